@@ -1,0 +1,6 @@
+//! h2ring: an HTTP/2 + TLS 1.3 web server on io_uring.
+//!
+//! The protocol core lives in [`h2`]: frame codec, HPACK and the
+//! connection state machine, all sans-IO (bytes in, events out).
+
+pub mod h2;
