@@ -20,11 +20,7 @@ impl<'a> Frame<'a> {
     /// that error to a connection error, which §5.4.1 allows ("an endpoint MAY choose to treat a stream error as a
     /// connection error").
     pub fn decode(header: &FrameHeader, payload: &'a [u8]) -> Result<Frame<'a>, H2Error> {
-        debug_assert_eq!(
-            payload.len() as u64,
-            u64::from(header.length),
-            "payload length != header length"
-        );
+        debug_assert_eq!(payload.len() as u64, u64::from(header.length), "payload length != header length");
         let stream_id = header.stream_id;
         let fl = header.flags;
         match header.kind {
@@ -41,21 +37,12 @@ impl<'a> Frame<'a> {
                 // §6.10: "If a CONTINUATION frame is received with a Stream Identifier field of 0x00, the recipient
                 // MUST respond with a connection error (Section 5.4.1) of type PROTOCOL_ERROR."
                 require_stream(stream_id, "CONTINUATION on stream 0")?;
-                Ok(Frame::Continuation {
-                    stream_id,
-                    end_headers: fl & flags::END_HEADERS != 0,
-                    fragment: payload,
-                })
+                Ok(Frame::Continuation { stream_id, end_headers: fl & flags::END_HEADERS != 0, fragment: payload })
             }
             // §4.1: "Implementations MUST ignore and discard frames of unknown types." Handing them up rather
             // than dropping them here lets the connection enforce §5.5: "Extension frames that appear in the middle
             // of a field block (Section 4.3) are not permitted; these MUST be treated as a connection error".
-            FrameType::Unknown(kind) => Ok(Frame::Unknown {
-                kind,
-                stream_id,
-                flags: fl,
-                payload,
-            }),
+            FrameType::Unknown(kind) => Ok(Frame::Unknown { kind, stream_id, flags: fl, payload }),
         }
     }
 }
@@ -88,10 +75,7 @@ fn decode_headers(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, H
         // §4.2: a frame "too small to contain mandatory frame data" is a FRAME_SIZE_ERROR, and a connection error for
         // any frame carrying a field block.
         let Some((fields, rest)) = body.split_first_chunk::<5>() else {
-            return Err(H2Error::connection(
-                ErrorCode::FrameSizeError,
-                "HEADERS too short for its priority fields",
-            ));
+            return Err(H2Error::connection(ErrorCode::FrameSizeError, "HEADERS too short for its priority fields"));
         };
         (Some(parse_priority(fields)), rest)
     } else {
@@ -119,11 +103,7 @@ fn decode_priority(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2Error>
     // §6.3: "A PRIORITY frame with a length other than 5 octets MUST be treated as a stream error (Section 5.4.2) of
     // type FRAME_SIZE_ERROR."
     let Ok(fields) = <&[u8; 5]>::try_from(payload) else {
-        return Err(H2Error::stream(
-            stream_id,
-            ErrorCode::FrameSizeError,
-            "PRIORITY length not 5",
-        ));
+        return Err(H2Error::stream(stream_id, ErrorCode::FrameSizeError, "PRIORITY length not 5"));
     };
     let spec = parse_priority(fields);
     check_self_dependency(stream_id, &spec)?;
@@ -137,16 +117,10 @@ fn decode_rst_stream(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2Erro
     // §6.4: "A RST_STREAM frame with a length other than 4 octets MUST be treated as a connection error
     // (Section 5.4.1) of type FRAME_SIZE_ERROR."
     let Ok(code) = <[u8; 4]>::try_from(payload) else {
-        return Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "RST_STREAM length not 4",
-        ));
+        return Err(H2Error::connection(ErrorCode::FrameSizeError, "RST_STREAM length not 4"));
     };
     // §7: unknown codes "MUST NOT trigger any special behavior"; `from_u32` keeps them as `Unknown`.
-    Ok(Frame::RstStream {
-        stream_id,
-        code: ErrorCode::from_u32(u32::from_be_bytes(code)),
-    })
+    Ok(Frame::RstStream { stream_id, code: ErrorCode::from_u32(u32::from_be_bytes(code)) })
 }
 
 fn decode_settings(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, H2Error> {
@@ -157,10 +131,7 @@ fn decode_settings(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, 
     // §6.5: "Receipt of a SETTINGS frame with the ACK flag set and a length field value other than 0 MUST be treated
     // as a connection error (Section 5.4.1) of type FRAME_SIZE_ERROR."
     if ack && !payload.is_empty() {
-        return Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "SETTINGS ACK with a payload",
-        ));
+        return Err(H2Error::connection(ErrorCode::FrameSizeError, "SETTINGS ACK with a payload"));
     }
     // Length multiple of 6 and per-parameter ranges (§6.5, §6.5.2): see `SettingsParams::parse`.
     let params = SettingsParams::parse(payload)?;
@@ -185,17 +156,9 @@ fn decode_push_promise(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'
     // stream 0 is the connection). Reserved bit ignored (§6.6: "The semantics of this bit are undefined").
     let promised_stream_id = u32::from_be_bytes(*promised) & U31_MASK;
     if promised_stream_id == 0 {
-        return Err(H2Error::connection(
-            ErrorCode::ProtocolError,
-            "PUSH_PROMISE promising stream 0",
-        ));
+        return Err(H2Error::connection(ErrorCode::ProtocolError, "PUSH_PROMISE promising stream 0"));
     }
-    Ok(Frame::PushPromise {
-        stream_id,
-        end_headers: fl & flags::END_HEADERS != 0,
-        promised_stream_id,
-        fragment,
-    })
+    Ok(Frame::PushPromise { stream_id, end_headers: fl & flags::END_HEADERS != 0, promised_stream_id, fragment })
 }
 
 fn decode_ping(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, H2Error> {
@@ -205,15 +168,9 @@ fn decode_ping(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, H2Er
     // §6.7: "Receipt of a PING frame with a length field value other than 8 MUST be treated as a connection error
     // (Section 5.4.1) of type FRAME_SIZE_ERROR."
     let Ok(data) = <[u8; 8]>::try_from(payload) else {
-        return Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "PING length not 8",
-        ));
+        return Err(H2Error::connection(ErrorCode::FrameSizeError, "PING length not 8"));
     };
-    Ok(Frame::Ping {
-        ack: fl & flags::ACK != 0,
-        payload: data,
-    })
+    Ok(Frame::Ping { ack: fl & flags::ACK != 0, payload: data })
 }
 
 fn decode_goaway(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2Error> {
@@ -222,12 +179,8 @@ fn decode_goaway(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2Error> {
     require_connection(stream_id, "GOAWAY on a stream")?;
     // §4.2: "too small to contain mandatory frame data" (Last-Stream-ID and Error Code); stream 0, so a connection
     // error.
-    let Some((&[l0, l1, l2, l3, c0, c1, c2, c3], debug_data)) = payload.split_first_chunk::<8>()
-    else {
-        return Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "GOAWAY shorter than 8 octets",
-        ));
+    let Some((&[l0, l1, l2, l3, c0, c1, c2, c3], debug_data)) = payload.split_first_chunk::<8>() else {
+        return Err(H2Error::connection(ErrorCode::FrameSizeError, "GOAWAY shorter than 8 octets"));
     };
     Ok(Frame::GoAway {
         // §6.8 (Reserved): "A reserved 1-bit field. The semantics of this bit are undefined."
@@ -242,10 +195,7 @@ fn decode_window_update(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2E
     // §6.9: "A WINDOW_UPDATE frame with a length other than 4 octets MUST be treated as a connection error
     // (Section 5.4.1) of type FRAME_SIZE_ERROR."
     let Ok(raw) = <[u8; 4]>::try_from(payload) else {
-        return Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "WINDOW_UPDATE length not 4",
-        ));
+        return Err(H2Error::connection(ErrorCode::FrameSizeError, "WINDOW_UPDATE length not 4"));
     };
     // §6.9 (Reserved): "A reserved 1-bit field. The semantics of this bit are undefined." So 0x8000_0000 is an
     // increment of 0.
@@ -255,22 +205,12 @@ fn decode_window_update(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2E
         // as a stream error (Section 5.4.2) of type PROTOCOL_ERROR; errors on the connection flow-control window MUST
         // be treated as a connection error (Section 5.4.1)."
         return Err(if stream_id == 0 {
-            H2Error::connection(
-                ErrorCode::ProtocolError,
-                "WINDOW_UPDATE increment 0 on the connection",
-            )
+            H2Error::connection(ErrorCode::ProtocolError, "WINDOW_UPDATE increment 0 on the connection")
         } else {
-            H2Error::stream(
-                stream_id,
-                ErrorCode::ProtocolError,
-                "WINDOW_UPDATE increment 0",
-            )
+            H2Error::stream(stream_id, ErrorCode::ProtocolError, "WINDOW_UPDATE increment 0")
         });
     }
-    Ok(Frame::WindowUpdate {
-        stream_id,
-        increment,
-    })
+    Ok(Frame::WindowUpdate { stream_id, increment })
 }
 
 /// Frame types that only exist on a stream: stream id 0 is a connection PROTOCOL_ERROR (the exact sentence is quoted
@@ -302,21 +242,14 @@ fn split_pad_length(fl: u8, payload: &[u8]) -> Result<(&[u8], usize), H2Error> {
         Some((&pad_len, rest)) => Ok((rest, usize::from(pad_len))),
         // §4.2: "too small to contain mandatory frame data" — there is no room for the Pad Length field itself.
         // DATA, HEADERS and PUSH_PROMISE all affect connection-wide state (flow control, HPACK), so connection error.
-        None => Err(H2Error::connection(
-            ErrorCode::FrameSizeError,
-            "PADDED frame without a Pad Length octet",
-        )),
+        None => Err(H2Error::connection(ErrorCode::FrameSizeError, "PADDED frame without a Pad Length octet")),
     }
 }
 
 /// Drop `pad_len` trailing octets; padding longer than what remains after the fixed fields is a connection
 /// PROTOCOL_ERROR (§6.1, §6.2, quoted at the call sites). Padding exactly as long as the remainder is allowed.
 #[inline]
-fn strip_padding<'a>(
-    body: &'a [u8],
-    pad_len: usize,
-    reason: &'static str,
-) -> Result<&'a [u8], H2Error> {
+fn strip_padding<'a>(body: &'a [u8], pad_len: usize, reason: &'static str) -> Result<&'a [u8], H2Error> {
     body.len()
         .checked_sub(pad_len)
         .and_then(|n| body.get(..n))
@@ -327,11 +260,7 @@ fn strip_padding<'a>(
 #[inline]
 fn parse_priority(&[d0, d1, d2, d3, weight]: &[u8; 5]) -> PrioritySpec {
     let dep = u32::from_be_bytes([d0, d1, d2, d3]);
-    PrioritySpec {
-        exclusive: dep & !U31_MASK != 0,
-        dependency: dep & U31_MASK,
-        weight,
-    }
+    PrioritySpec { exclusive: dep & !U31_MASK != 0, dependency: dep & U31_MASK, weight }
 }
 
 /// §5.3.1: "A stream cannot depend on itself. An endpoint MUST treat this as a stream error (Section 5.4.2) of type
@@ -339,11 +268,7 @@ fn parse_priority(&[d0, d1, d2, d3, weight]: &[u8; 5]) -> PrioritySpec {
 #[inline]
 fn check_self_dependency(stream_id: u32, spec: &PrioritySpec) -> Result<(), H2Error> {
     if spec.dependency == stream_id {
-        return Err(H2Error::stream(
-            stream_id,
-            ErrorCode::ProtocolError,
-            "stream depends on itself",
-        ));
+        return Err(H2Error::stream(stream_id, ErrorCode::ProtocolError, "stream depends on itself"));
     }
     Ok(())
 }
@@ -368,17 +293,7 @@ mod tests {
     /// DATA's `flow_len` counts padding, which `encode` does not reproduce.
     fn without_flow_len(f: Frame<'_>) -> Frame<'_> {
         match f {
-            Frame::Data {
-                stream_id,
-                end_stream,
-                data,
-                ..
-            } => Frame::Data {
-                stream_id,
-                end_stream,
-                data,
-                flow_len: 0,
-            },
+            Frame::Data { stream_id, end_stream, data, .. } => Frame::Data { stream_id, end_stream, data, flow_len: 0 },
             other => other,
         }
     }
@@ -395,11 +310,7 @@ mod tests {
             let r = rng.next();
             let mut head = [0u8; FRAME_HEADER_LEN];
             head.iter_mut().for_each(|b| *b = rng.next() as u8);
-            head[3] = if r & 0xf < 12 {
-                (r >> 4) as u8 % 11
-            } else {
-                (r >> 4) as u8
-            };
+            head[3] = if r & 0xf < 12 { (r >> 4) as u8 % 11 } else { (r >> 4) as u8 };
             if r & 0x300 != 0 {
                 head[4] &= flags::END_STREAM | flags::END_HEADERS | flags::PADDED | flags::PRIORITY;
             }
@@ -407,11 +318,7 @@ mod tests {
                 // Small stream ids (incl. 0) so self-dependency and stream-0 rules fire.
                 head[5..].copy_from_slice(&((r >> 20) as u32 % 4).to_be_bytes());
             }
-            let len = if r & 0x1000 != 0 {
-                (r >> 32) as usize % 16
-            } else {
-                (r >> 32) as usize % 300
-            };
+            let len = if r & 0x1000 != 0 { (r >> 32) as usize % 16 } else { (r >> 32) as usize % 300 };
             let payload: Vec<u8> = (0..len)
                 .map(|_| match rng.next() % 4 {
                     0 => 0,

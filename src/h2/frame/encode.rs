@@ -5,10 +5,7 @@
 //! frame within it is the caller's job (§4.2). A payload above 2^24-1 octets is a caller bug (debug-asserted).
 
 use super::header::U31_MASK;
-use super::{
-    FRAME_HEADER_LEN, Frame, FrameHeader, FrameType, MAX_ALLOWED_FRAME_SIZE, MAX_WINDOW_SIZE,
-    PrioritySpec,
-};
+use super::{FRAME_HEADER_LEN, Frame, FrameHeader, FrameType, MAX_ALLOWED_FRAME_SIZE, MAX_WINDOW_SIZE, PrioritySpec};
 use super::{SettingId, flags};
 use crate::h2::error::ErrorCode;
 
@@ -27,24 +24,12 @@ impl Frame<'_> {
 
     fn encode_with(&self, pad: Option<u8>, dst: &mut Vec<u8>) {
         match *self {
-            Frame::Data {
-                stream_id,
-                end_stream,
-                data,
-                flow_len: _,
-            } => {
+            Frame::Data { stream_id, end_stream, data, flow_len: _ } => {
                 let fl = flag(end_stream, flags::END_STREAM);
                 write_padded(dst, FrameType::Data, fl, stream_id, pad, &[], data);
             }
-            Frame::Headers {
-                stream_id,
-                end_stream,
-                end_headers,
-                priority,
-                fragment,
-            } => {
-                let mut fl =
-                    flag(end_stream, flags::END_STREAM) | flag(end_headers, flags::END_HEADERS);
+            Frame::Headers { stream_id, end_stream, end_headers, priority, fragment } => {
+                let mut fl = flag(end_stream, flags::END_STREAM) | flag(end_headers, flags::END_HEADERS);
                 let prio;
                 let fixed: &[u8] = match priority {
                     Some(spec) => {
@@ -65,62 +50,21 @@ impl Frame<'_> {
             Frame::Settings { ack, params } => {
                 let raw = params.as_bytes();
                 dst.reserve(FRAME_HEADER_LEN + raw.len());
-                write_frame_header(
-                    dst,
-                    len_u32(raw.len()),
-                    FrameType::Settings,
-                    flag(ack, flags::ACK),
-                    0,
-                );
+                write_frame_header(dst, len_u32(raw.len()), FrameType::Settings, flag(ack, flags::ACK), 0);
                 dst.extend_from_slice(raw);
             }
-            Frame::PushPromise {
-                stream_id,
-                end_headers,
-                promised_stream_id,
-                fragment,
-            } => {
+            Frame::PushPromise { stream_id, end_headers, promised_stream_id, fragment } => {
                 let fl = flag(end_headers, flags::END_HEADERS);
                 let fixed = (promised_stream_id & U31_MASK).to_be_bytes();
-                write_padded(
-                    dst,
-                    FrameType::PushPromise,
-                    fl,
-                    stream_id,
-                    pad,
-                    &fixed,
-                    fragment,
-                );
+                write_padded(dst, FrameType::PushPromise, fl, stream_id, pad, &fixed, fragment);
             }
             Frame::Ping { ack, payload } => write_ping(dst, ack, payload),
-            Frame::GoAway {
-                last_stream_id,
-                code,
-                debug_data,
-            } => write_goaway(dst, last_stream_id, code, debug_data),
-            Frame::WindowUpdate {
-                stream_id,
-                increment,
-            } => write_window_update(dst, stream_id, increment),
-            Frame::Continuation {
-                stream_id,
-                end_headers,
-                fragment,
-            } => {
-                write_raw(
-                    dst,
-                    FrameType::Continuation,
-                    flag(end_headers, flags::END_HEADERS),
-                    stream_id,
-                    fragment,
-                );
+            Frame::GoAway { last_stream_id, code, debug_data } => write_goaway(dst, last_stream_id, code, debug_data),
+            Frame::WindowUpdate { stream_id, increment } => write_window_update(dst, stream_id, increment),
+            Frame::Continuation { stream_id, end_headers, fragment } => {
+                write_raw(dst, FrameType::Continuation, flag(end_headers, flags::END_HEADERS), stream_id, fragment);
             }
-            Frame::Unknown {
-                kind,
-                stream_id,
-                flags: fl,
-                payload,
-            } => {
+            Frame::Unknown { kind, stream_id, flags: fl, payload } => {
                 write_raw(dst, FrameType::Unknown(kind), fl, stream_id, payload);
             }
         }
@@ -130,22 +74,8 @@ impl Frame<'_> {
 /// Append a 9-octet frame header (§4.1). The reserved bit of `stream_id` is never sent (§4.1: it "MUST remain unset
 /// (0x0) when sending").
 #[inline]
-pub fn write_frame_header(
-    dst: &mut Vec<u8>,
-    length: u32,
-    kind: FrameType,
-    flags: u8,
-    stream_id: u32,
-) {
-    dst.extend_from_slice(
-        &FrameHeader {
-            length,
-            kind,
-            flags,
-            stream_id,
-        }
-        .encode(),
-    );
+pub fn write_frame_header(dst: &mut Vec<u8>, length: u32, kind: FrameType, flags: u8, stream_id: u32) {
+    dst.extend_from_slice(&FrameHeader { length, kind, flags, stream_id }.encode());
 }
 
 /// A SETTINGS frame (§6.5) carrying `params` in order. Values are sent as given; the caller keeps them within the
@@ -193,10 +123,7 @@ pub fn write_rst_stream(dst: &mut Vec<u8>, stream_id: u32, code: ErrorCode) {
 /// A WINDOW_UPDATE (§6.9); `stream_id` 0 updates the connection window. `increment` must be 1..=2^31-1 (§6.9.1: 0
 /// is an error for the receiver); its reserved bit is cleared.
 pub fn write_window_update(dst: &mut Vec<u8>, stream_id: u32, increment: u32) {
-    debug_assert!(
-        (1..=MAX_WINDOW_SIZE).contains(&increment),
-        "WINDOW_UPDATE increment out of range"
-    );
+    debug_assert!((1..=MAX_WINDOW_SIZE).contains(&increment), "WINDOW_UPDATE increment out of range");
     dst.reserve(FRAME_HEADER_LEN + 4);
     write_frame_header(dst, 4, FrameType::WindowUpdate, 0, stream_id);
     dst.extend_from_slice(&(increment & U31_MASK).to_be_bytes());
@@ -209,13 +136,7 @@ pub fn write_window_update(dst: &mut Vec<u8>, stream_id: u32, increment: u32) {
 /// the sequence has the END_HEADERS flag set". END_STREAM goes on the HEADERS frame only: §6.10 defines no END_STREAM
 /// for CONTINUATION, and §8.1 says a HEADERS frame with END_STREAM "can be followed by CONTINUATION frames". An
 /// empty block is a single empty HEADERS frame.
-pub fn write_headers(
-    dst: &mut Vec<u8>,
-    stream_id: u32,
-    block: &[u8],
-    end_stream: bool,
-    max_frame_size: u32,
-) {
+pub fn write_headers(dst: &mut Vec<u8>, stream_id: u32, block: &[u8], end_stream: bool, max_frame_size: u32) {
     // Smaller frames are always legal, so any caller value works; clamping to >= 1 keeps the loop finite.
     let max = max_frame_size.clamp(1, MAX_ALLOWED_FRAME_SIZE) as usize;
     let frames = block.len().div_ceil(max).max(1);
@@ -228,13 +149,7 @@ pub fn write_headers(
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(rest.len().min(max));
         let fl = flag(tail.is_empty(), flags::END_HEADERS);
-        write_frame_header(
-            dst,
-            len_u32(chunk.len()),
-            FrameType::Continuation,
-            fl,
-            stream_id,
-        );
+        write_frame_header(dst, len_u32(chunk.len()), FrameType::Continuation, fl, stream_id);
         dst.extend_from_slice(chunk);
         rest = tail;
     }
@@ -309,23 +224,13 @@ mod tests {
         // A nonsensical max of 0 must not loop forever: one-octet frames.
         out.clear();
         write_headers(&mut out, 1, b"xy", false, 0);
-        assert_eq!(
-            out,
-            [
-                0, 0, 1, 0x1, 0x0, 0, 0, 0, 1, b'x', 0, 0, 1, 0x9, 0x4, 0, 0, 0, 1, b'y'
-            ]
-        );
+        assert_eq!(out, [0, 0, 1, 0x1, 0x0, 0, 0, 0, 1, b'x', 0, 0, 1, 0x9, 0x4, 0, 0, 0, 1, b'y']);
     }
 
     #[test]
     fn padding_is_zeroed_and_flagged() {
         let mut out = Vec::new();
-        let f = Frame::Data {
-            stream_id: 1,
-            end_stream: false,
-            data: b"hi",
-            flow_len: 0,
-        };
+        let f = Frame::Data { stream_id: 1, end_stream: false, data: b"hi", flow_len: 0 };
         f.encode_padded(3, &mut out);
         assert_eq!(out, [0, 0, 6, 0x0, 0x8, 0, 0, 0, 1, 3, b'h', b'i', 0, 0, 0]);
     }

@@ -103,10 +103,7 @@ impl FrameHeader {
     /// `length` must fit in 24 bits; larger values are a caller bug (debug-asserted, truncated in release).
     #[inline]
     pub fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
-        debug_assert!(
-            self.length <= MAX_ALLOWED_FRAME_SIZE,
-            "frame length exceeds 24 bits"
-        );
+        debug_assert!(self.length <= MAX_ALLOWED_FRAME_SIZE, "frame length exceeds 24 bits");
         let [_, l0, l1, l2] = self.length.to_be_bytes();
         let [s0, s1, s2, s3] = (self.stream_id & U31_MASK).to_be_bytes();
         [l0, l1, l2, self.kind.to_u8(), self.flags, s0, s1, s2, s3]
@@ -119,10 +116,7 @@ impl FrameHeader {
     #[inline]
     pub fn check_size(&self, max_frame_size: u32) -> Result<(), H2Error> {
         if self.length > max_frame_size {
-            return Err(H2Error::connection(
-                ErrorCode::FrameSizeError,
-                "frame larger than SETTINGS_MAX_FRAME_SIZE",
-            ));
+            return Err(H2Error::connection(ErrorCode::FrameSizeError, "frame larger than SETTINGS_MAX_FRAME_SIZE"));
         }
         Ok(())
     }
@@ -148,10 +142,7 @@ mod tests {
         assert_eq!(h.stream_id, 0x7fff_ffff);
         assert_eq!(h.flags, 0x9);
         // Re-encoding never sets the reserved bit.
-        assert_eq!(
-            h.encode(),
-            [0xff, 0xff, 0xff, 0x0, 0x9, 0x7f, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(h.encode(), [0xff, 0xff, 0xff, 0x0, 0x9, 0x7f, 0xff, 0xff, 0xff]);
     }
 
     #[test]

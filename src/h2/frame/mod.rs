@@ -26,8 +26,8 @@ mod header;
 mod settings;
 
 pub use encode::{
-    write_frame_header, write_goaway, write_headers, write_ping, write_rst_stream, write_settings,
-    write_settings_ack, write_window_update,
+    write_frame_header, write_goaway, write_headers, write_ping, write_rst_stream, write_settings, write_settings_ack,
+    write_window_update,
 };
 pub use header::{FrameHeader, FrameType, flags};
 pub use settings::{SettingId, SettingsParams};
@@ -78,53 +78,26 @@ pub enum Frame<'a> {
         flow_len: u32,
     },
     /// §6.2. `fragment` is the first piece of a field block; CONTINUATIONs may follow unless `end_headers`.
-    Headers {
-        stream_id: u32,
-        end_stream: bool,
-        end_headers: bool,
-        priority: Option<PrioritySpec>,
-        fragment: &'a [u8],
-    },
+    Headers { stream_id: u32, end_stream: bool, end_headers: bool, priority: Option<PrioritySpec>, fragment: &'a [u8] },
     /// §6.3.
     Priority { stream_id: u32, spec: PrioritySpec },
     /// §6.4. Unknown codes are kept as `ErrorCode::Unknown` (§7).
     RstStream { stream_id: u32, code: ErrorCode },
     /// §6.5. Always on stream 0; parameters already range-checked.
-    Settings {
-        ack: bool,
-        params: SettingsParams<'a>,
-    },
+    Settings { ack: bool, params: SettingsParams<'a> },
     /// §6.6. Reserved bit of `promised_stream_id` cleared.
-    PushPromise {
-        stream_id: u32,
-        end_headers: bool,
-        promised_stream_id: u32,
-        fragment: &'a [u8],
-    },
+    PushPromise { stream_id: u32, end_headers: bool, promised_stream_id: u32, fragment: &'a [u8] },
     /// §6.7. Always on stream 0.
     Ping { ack: bool, payload: [u8; 8] },
     /// §6.8. Always on stream 0. Reserved bit of `last_stream_id` cleared; unknown codes kept (§7).
-    GoAway {
-        last_stream_id: u32,
-        code: ErrorCode,
-        debug_data: &'a [u8],
-    },
+    GoAway { last_stream_id: u32, code: ErrorCode, debug_data: &'a [u8] },
     /// §6.9. `stream_id` 0 is the connection window. `increment` is 1..=2^31-1.
     WindowUpdate { stream_id: u32, increment: u32 },
     /// §6.10.
-    Continuation {
-        stream_id: u32,
-        end_headers: bool,
-        fragment: &'a [u8],
-    },
+    Continuation { stream_id: u32, end_headers: bool, fragment: &'a [u8] },
     /// A frame type this codec does not know; §5.5 says it MUST be ignored and discarded (except that a
     /// CONTINUATION sequence may not be interrupted, which the connection enforces, §6.10).
-    Unknown {
-        kind: u8,
-        stream_id: u32,
-        flags: u8,
-        payload: &'a [u8],
-    },
+    Unknown { kind: u8, stream_id: u32, flags: u8, payload: &'a [u8] },
 }
 
 impl Frame<'_> {

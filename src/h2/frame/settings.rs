@@ -69,10 +69,7 @@ impl<'a> SettingsParams<'a> {
         // §6.5: "A SETTINGS frame with a length other than a multiple of 6 octets MUST be treated as a connection
         // error (Section 5.4.1) of type FRAME_SIZE_ERROR."
         if !raw.len().is_multiple_of(SETTING_LEN) {
-            return Err(H2Error::connection(
-                ErrorCode::FrameSizeError,
-                "SETTINGS length not a multiple of 6",
-            ));
+            return Err(H2Error::connection(ErrorCode::FrameSizeError, "SETTINGS length not a multiple of 6"));
         }
         let params = Self { raw };
         for (id, value) in params.iter() {
@@ -87,10 +84,7 @@ impl<'a> SettingsParams<'a> {
         // cannot exist after `parse`, and is skipped anyway.
         let (chunks, _) = self.raw.as_chunks::<SETTING_LEN>();
         chunks.iter().map(|&[i0, i1, v0, v1, v2, v3]| {
-            (
-                SettingId::from_u16(u16::from_be_bytes([i0, i1])),
-                u32::from_be_bytes([v0, v1, v2, v3]),
-            )
+            (SettingId::from_u16(u16::from_be_bytes([i0, i1])), u32::from_be_bytes([v0, v1, v2, v3]))
         })
     }
 
@@ -121,33 +115,25 @@ fn validate(id: SettingId, value: u32) -> Result<(), H2Error> {
     match id {
         // §6.5.2: "Any value other than 0 or 1 MUST be treated as a connection error (Section 5.4.1) of type
         // PROTOCOL_ERROR."
-        SettingId::EnablePush if value > 1 => Err(H2Error::connection(
-            ErrorCode::ProtocolError,
-            "SETTINGS_ENABLE_PUSH not 0 or 1",
-        )),
+        SettingId::EnablePush if value > 1 => {
+            Err(H2Error::connection(ErrorCode::ProtocolError, "SETTINGS_ENABLE_PUSH not 0 or 1"))
+        }
         // §6.5.2: "Values above the maximum flow-control window size of 2^31-1 MUST be treated as a connection error
         // (Section 5.4.1) of type FLOW_CONTROL_ERROR."
-        SettingId::InitialWindowSize if value > MAX_WINDOW_SIZE => Err(H2Error::connection(
-            ErrorCode::FlowControlError,
-            "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1",
-        )),
+        SettingId::InitialWindowSize if value > MAX_WINDOW_SIZE => {
+            Err(H2Error::connection(ErrorCode::FlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1"))
+        }
         // §6.5.2: "The initial value is 2^14 (16,384) octets. The value advertised by an endpoint MUST be between
         // this initial value and the maximum allowed frame size (2^24-1 or 16,777,215 octets), inclusive. Values
         // outside this range MUST be treated as a connection error (Section 5.4.1) of type PROTOCOL_ERROR."
-        SettingId::MaxFrameSize
-            if !(DEFAULT_MAX_FRAME_SIZE..=MAX_ALLOWED_FRAME_SIZE).contains(&value) =>
-        {
-            Err(H2Error::connection(
-                ErrorCode::ProtocolError,
-                "SETTINGS_MAX_FRAME_SIZE outside 2^14..=2^24-1",
-            ))
+        SettingId::MaxFrameSize if !(DEFAULT_MAX_FRAME_SIZE..=MAX_ALLOWED_FRAME_SIZE).contains(&value) => {
+            Err(H2Error::connection(ErrorCode::ProtocolError, "SETTINGS_MAX_FRAME_SIZE outside 2^14..=2^24-1"))
         }
         // RFC 8441 §3: "The value of the parameter MUST be 0 or 1." It names no error code; PROTOCOL_ERROR is the
         // one RFC 9113 uses for the analogous ENABLE_PUSH rule.
-        SettingId::EnableConnectProtocol if value > 1 => Err(H2Error::connection(
-            ErrorCode::ProtocolError,
-            "SETTINGS_ENABLE_CONNECT_PROTOCOL not 0 or 1",
-        )),
+        SettingId::EnableConnectProtocol if value > 1 => {
+            Err(H2Error::connection(ErrorCode::ProtocolError, "SETTINGS_ENABLE_CONNECT_PROTOCOL not 0 or 1"))
+        }
         _ => Ok(()),
     }
 }
@@ -166,9 +152,7 @@ mod tests {
 
     #[test]
     fn iter_in_wire_order_with_unknown() {
-        let raw = [
-            0, 0x4, 0, 0, 0xff, 0xff, 0x12, 0x34, 0, 0, 0, 7, 0, 0x4, 0, 0, 0, 1,
-        ];
+        let raw = [0, 0x4, 0, 0, 0xff, 0xff, 0x12, 0x34, 0, 0, 0, 7, 0, 0x4, 0, 0, 0, 1];
         let p = SettingsParams::parse(&raw).unwrap();
         assert_eq!(p.len(), 3);
         let v: Vec<_> = p.iter().collect();
@@ -191,10 +175,7 @@ mod tests {
         };
         assert_eq!(one(0x2, 1), Ok(()));
         assert_eq!(one(0x4, MAX_WINDOW_SIZE), Ok(()));
-        assert_eq!(
-            one(0x4, MAX_WINDOW_SIZE + 1),
-            Err(ErrorCode::FlowControlError)
-        );
+        assert_eq!(one(0x4, MAX_WINDOW_SIZE + 1), Err(ErrorCode::FlowControlError));
         assert_eq!(one(0x5, 16_383), Err(ErrorCode::ProtocolError));
         assert_eq!(one(0x5, 16_384), Ok(()));
         assert_eq!(one(0x5, 16_777_215), Ok(()));
