@@ -15,8 +15,9 @@ impl<'a> Frame<'a> {
     /// HEADERS, and a zero WINDOW_UPDATE increment on a stream (§6.9).
     ///
     /// Caution for the connection: on a stream-scoped error from a **HEADERS** frame (self-dependency) the field
-    /// block fragment is not returned, yet HPACK state is connection-wide and §4.3 requires every field block to be
-    /// decompressed. Unless the connection re-extracts and decodes the block (and its CONTINUATIONs), it must escalate
+    /// block fragment is not returned, yet HPACK state is connection-wide and §4.3 says "A receiver MUST terminate
+    /// the connection with a connection error (Section 5.4.1) of type COMPRESSION_ERROR if it does not decompress a
+    /// field block". Unless the connection re-extracts and decodes the block (and its CONTINUATIONs), it must escalate
     /// that error to a connection error, which §5.4.1 allows ("an endpoint MAY choose to treat a stream error as a
     /// connection error").
     pub fn decode(header: &FrameHeader, payload: &'a [u8]) -> Result<Frame<'a>, H2Error> {
@@ -150,10 +151,10 @@ fn decode_push_promise(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'
             "PUSH_PROMISE too short for the promised stream id",
         ));
     };
-    // §6.6 pads "as described for DATA frames (Section 6.1)": padding may not exceed what follows the fixed fields.
+    // §6.6 reuses DATA's Pad Length / Padding fields (§6.1): padding may not exceed what follows the fixed fields.
     let fragment = strip_padding(rest, pad_len, "PUSH_PROMISE padding exceeds payload")?;
     // §6.6: the promised id "MUST be a valid choice for the next stream sent by the sender"; 0 never is (§5.1.1:
-    // stream 0 is the connection). Reserved bit ignored (§6.6: "The semantics of this bit are undefined").
+    // stream 0 is the connection). Its high bit is reserved and ignored, like every reserved bit (§4.1).
     let promised_stream_id = u32::from_be_bytes(*promised) & U31_MASK;
     if promised_stream_id == 0 {
         return Err(H2Error::connection(ErrorCode::ProtocolError, "PUSH_PROMISE promising stream 0"));
@@ -183,7 +184,7 @@ fn decode_goaway(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2Error> {
         return Err(H2Error::connection(ErrorCode::FrameSizeError, "GOAWAY shorter than 8 octets"));
     };
     Ok(Frame::GoAway {
-        // §6.8 (Reserved): "A reserved 1-bit field. The semantics of this bit are undefined."
+        // The high bit is reserved (§6.8) and ignored, like every reserved bit (§4.1).
         last_stream_id: u32::from_be_bytes([l0, l1, l2, l3]) & U31_MASK,
         // §7: unknown codes are kept, not an error.
         code: ErrorCode::from_u32(u32::from_be_bytes([c0, c1, c2, c3])),
@@ -197,8 +198,8 @@ fn decode_window_update(stream_id: u32, payload: &[u8]) -> Result<Frame<'_>, H2E
     let Ok(raw) = <[u8; 4]>::try_from(payload) else {
         return Err(H2Error::connection(ErrorCode::FrameSizeError, "WINDOW_UPDATE length not 4"));
     };
-    // §6.9 (Reserved): "A reserved 1-bit field. The semantics of this bit are undefined." So 0x8000_0000 is an
-    // increment of 0.
+    // The high bit is reserved (§6.9) and ignored, like every reserved bit (§4.1); so 0x8000_0000 is an increment
+    // of 0.
     let increment = u32::from_be_bytes(raw) & U31_MASK;
     if increment == 0 {
         // §6.9: "A receiver MUST treat the receipt of a WINDOW_UPDATE frame with a flow-control window increment of 0

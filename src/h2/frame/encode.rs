@@ -72,7 +72,7 @@ impl Frame<'_> {
 }
 
 /// Append a 9-octet frame header (§4.1). The reserved bit of `stream_id` is never sent (§4.1: it "MUST remain unset
-/// (0x0) when sending").
+/// (0x00) when sending").
 #[inline]
 pub fn write_frame_header(dst: &mut Vec<u8>, length: u32, kind: FrameType, flags: u8, stream_id: u32) {
     dst.extend_from_slice(&FrameHeader { length, kind, flags, stream_id }.encode());
@@ -90,7 +90,8 @@ pub fn write_settings(dst: &mut Vec<u8>, params: &[(SettingId, u32)]) {
     }
 }
 
-/// An empty SETTINGS frame with ACK (§6.5: "the frame's payload MUST be empty").
+/// An empty SETTINGS frame with ACK (§6.5: "When this bit is set, the frame payload of the SETTINGS frame MUST be
+/// empty.").
 pub fn write_settings_ack(dst: &mut Vec<u8>) {
     write_frame_header(dst, 0, FrameType::Settings, flags::ACK, 0);
 }
@@ -120,8 +121,8 @@ pub fn write_rst_stream(dst: &mut Vec<u8>, stream_id: u32, code: ErrorCode) {
     dst.extend_from_slice(&code.to_u32().to_be_bytes());
 }
 
-/// A WINDOW_UPDATE (§6.9); `stream_id` 0 updates the connection window. `increment` must be 1..=2^31-1 (§6.9.1: 0
-/// is an error for the receiver); its reserved bit is cleared.
+/// A WINDOW_UPDATE (§6.9); `stream_id` 0 updates the connection window. `increment` must be 1..=2^31-1 (§6.9: 0 is
+/// an error for the receiver); its reserved bit is cleared.
 pub fn write_window_update(dst: &mut Vec<u8>, stream_id: u32, increment: u32) {
     debug_assert!((1..=MAX_WINDOW_SIZE).contains(&increment), "WINDOW_UPDATE increment out of range");
     dst.reserve(FRAME_HEADER_LEN + 4);
@@ -132,10 +133,11 @@ pub fn write_window_update(dst: &mut Vec<u8>, stream_id: u32, increment: u32) {
 /// A complete field block as one HEADERS frame followed by as many CONTINUATION frames as `max_frame_size` (the
 /// peer's SETTINGS_MAX_FRAME_SIZE) requires.
 ///
-/// §4.3: the frames are contiguous (we write them back to back, so nothing can interleave) and "the last frame in
-/// the sequence has the END_HEADERS flag set". END_STREAM goes on the HEADERS frame only: §6.10 defines no END_STREAM
-/// for CONTINUATION, and §8.1 says a HEADERS frame with END_STREAM "can be followed by CONTINUATION frames". An
-/// empty block is a single empty HEADERS frame.
+/// §4.3: "Field blocks MUST be transmitted as a contiguous sequence of frames" (we write them back to back, so nothing
+/// can interleave) and "The last frame in a sequence of HEADERS or CONTINUATION frames has the END_HEADERS flag set."
+/// END_STREAM goes on the HEADERS frame only: §6.10 defines no END_STREAM for CONTINUATION, and §6.2 says "a HEADERS
+/// frame with the END_STREAM flag set can be followed by CONTINUATION frames on the same stream". An empty block is a
+/// single empty HEADERS frame.
 pub fn write_headers(dst: &mut Vec<u8>, stream_id: u32, block: &[u8], end_stream: bool, max_frame_size: u32) {
     // Smaller frames are always legal, so any caller value works; clamping to >= 1 keeps the loop finite.
     let max = max_frame_size.clamp(1, MAX_ALLOWED_FRAME_SIZE) as usize;

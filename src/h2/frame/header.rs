@@ -99,7 +99,7 @@ impl FrameHeader {
         }
     }
 
-    /// Serialize. The reserved bit is always sent as 0 (§4.1: it "MUST remain unset (0x0) when sending").
+    /// Serialize. The reserved bit is always sent as 0 (§4.1: it "MUST remain unset (0x00) when sending").
     /// `length` must fit in 24 bits; larger values are a caller bug (debug-asserted, truncated in release).
     #[inline]
     pub fn encode(&self) -> [u8; FRAME_HEADER_LEN] {

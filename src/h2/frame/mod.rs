@@ -1,12 +1,12 @@
 //! HTTP/2 frame codec (RFC 9113 §4 and §6), sans-IO.
 //!
-//! - [`header`]: the 9-octet frame header, frame types, flag bits.
-//! - [`decode`]: [`Frame::decode`], zero-copy (frames borrow the payload) and allocation-free. It validates
+//! - `header`: the 9-octet frame header, frame types, flag bits.
+//! - `decode`: [`Frame::decode`], zero-copy (frames borrow the payload) and allocation-free. It validates
 //!   everything that can be checked from one frame alone and returns the RFC's error with its scope; rules that
 //!   need connection or stream state (stream states, CONTINUATION sequencing, flow-control windows, ...) belong to
 //!   the connection.
-//! - [`encode`]: [`Frame::encode`] and the targeted writers the connection uses on its hot path.
-//! - [`settings`]: SETTINGS parameters and their validation.
+//! - `encode`: [`Frame::encode`] and the targeted writers the connection uses on its hot path.
+//! - `settings`: SETTINGS parameters and their validation.
 //!
 //! Reading a frame off the wire:
 //!
@@ -95,8 +95,8 @@ pub enum Frame<'a> {
     WindowUpdate { stream_id: u32, increment: u32 },
     /// §6.10.
     Continuation { stream_id: u32, end_headers: bool, fragment: &'a [u8] },
-    /// A frame type this codec does not know; §5.5 says it MUST be ignored and discarded (except that a
-    /// CONTINUATION sequence may not be interrupted, which the connection enforces, §6.10).
+    /// A frame type this codec does not know. §4.1: it MUST be ignored and discarded, but the connection still has
+    /// to reject one inside a field block (§5.5), so it is handed up rather than dropped.
     Unknown { kind: u8, stream_id: u32, flags: u8, payload: &'a [u8] },
 }
 
