@@ -1,0 +1,262 @@
+//! Header block encoding (RFC 7541 §6) with a policy suited to a server.
+
+use super::integer::encode_integer;
+use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, static_lookup};
+use super::{DEFAULT_TABLE_SIZE, huffman};
+
+/// How a literal field is represented (§6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexing {
+    /// §6.2.1: added to the dynamic table.
+    Incremental,
+    /// §6.2.2: not added; an intermediary may choose to index it.
+    Without,
+    /// §6.2.3: not added, and intermediaries must not index it either.
+    /// Always sent as a literal, even if the table holds the same field,
+    /// so that it is never turned into an index anywhere along the path.
+    Never,
+}
+
+/// When string literals are Huffman coded (§5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HuffmanPolicy {
+    /// When the Huffman form is strictly shorter (the default).
+    Shorter,
+    Always,
+    Never,
+}
+
+/// Fields whose entry would take more than this fraction of the table are
+/// sent without indexing: caching them would evict many small, frequently
+/// repeated fields for one value that is unlikely to repeat as often.
+const LARGE_NUM: usize = 3;
+const LARGE_DEN: usize = 4;
+
+/// Cookies shorter than this are sent never-indexed: a short secret in the
+/// table is guessable through compression side channels (CRIME-style, see
+/// RFC 7541 §7.1.3), a long random one is not worth attacking.
+const SHORT_COOKIE: usize = 20;
+
+/// Encoding side of one HPACK compression context (one per connection).
+#[derive(Clone, Debug)]
+pub struct HpackEncoder {
+    table: DynamicTable,
+    /// Most table we are willing to use.
+    own_limit: usize,
+    /// Size updates owed to the peer at the start of the next block.
+    pending: Option<PendingUpdate>,
+    huffman: HuffmanPolicy,
+}
+
+/// §4.2: "the smallest maximum table size that occurs in that interval"
+/// must be signalled, followed by the final size if that differs.
+#[derive(Clone, Copy, Debug)]
+struct PendingUpdate {
+    min: usize,
+    last: usize,
+}
+
+impl Default for HpackEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HpackEncoder {
+    /// A 4096-octet dynamic table (the default SETTINGS_HEADER_TABLE_SIZE),
+    /// which is also the most it will use whatever the peer allows: a
+    /// server's response headers fit comfortably, and a larger table would
+    /// only make lookups slower and each connection bigger.
+    pub fn new() -> Self {
+        Self::with_table_size(DEFAULT_TABLE_SIZE)
+    }
+
+    /// An encoder whose dynamic table starts at `size` octets *without*
+    /// emitting a size update, i.e. assuming the peer's decoder also starts
+    /// at `size` (as in the RFC 7541 Appendix C examples). `size` also
+    /// becomes the most this encoder will use. A connection should use
+    /// [`new`](Self::new) and [`set_max_table_size`](Self::set_max_table_size).
+    pub fn with_table_size(size: usize) -> Self {
+        Self { table: DynamicTable::new(size), own_limit: size, pending: None, huffman: HuffmanPolicy::Shorter }
+    }
+
+    pub fn set_huffman(&mut self, policy: HuffmanPolicy) {
+        self.huffman = policy;
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed. We use
+    /// `min(peer_max, our limit)` (4096 for [`new`](Self::new)); if that differs from the size in use, the next
+    /// block starts with the size update(s) §4.2 requires (the smallest size
+    /// seen since the last block, then the final one if different).
+    pub fn set_max_table_size(&mut self, peer_max: usize) {
+        let target = peer_max.min(self.own_limit);
+        match &mut self.pending {
+            Some(p) => {
+                p.min = p.min.min(target);
+                p.last = target;
+            }
+            None if target != self.table.capacity() => {
+                self.pending = Some(PendingUpdate { min: target, last: target });
+            }
+            None => {}
+        }
+    }
+
+    /// Current dynamic table size in octets (§4.1).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Dynamic table entries, newest (HPACK index 62) first.
+    pub fn dynamic_table(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        self.table.iter()
+    }
+
+    /// Encodes a whole header block, appending it to `dst`.
+    pub fn encode<'a, I: IntoIterator<Item = (&'a [u8], &'a [u8])>>(&mut self, headers: I, dst: &mut Vec<u8>) {
+        self.begin_block(dst);
+        for (name, value) in headers {
+            self.encode_field(name, value, dst);
+        }
+    }
+
+    /// Starts a header block: emits pending dynamic table size updates
+    /// (§6.3). The `encode_*` methods also do this if it was not called, so
+    /// forgetting it cannot desynchronise the tables, but it must not be
+    /// called in the middle of a block.
+    pub fn begin_block(&mut self, dst: &mut Vec<u8>) {
+        let Some(p) = self.pending.take() else { return };
+        if p.min < self.table.capacity() {
+            encode_integer(p.min, 5, 0x20, dst);
+            self.table.set_capacity(p.min);
+        }
+        if p.last != self.table.capacity() {
+            encode_integer(p.last, 5, 0x20, dst);
+            self.table.set_capacity(p.last);
+        }
+    }
+
+    /// Encodes one field, choosing the representation by policy:
+    /// never-indexed for credentials (`authorization`,
+    /// `proxy-authorization`, `set-cookie`, short `cookie`s); without
+    /// indexing for fields too large to be worth caching; otherwise indexed
+    /// when the static or dynamic table has the exact field, else a literal
+    /// with incremental indexing (reusing a table name when there is one).
+    pub fn encode_field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
+        let indexing = if is_sensitive(name, value) {
+            Indexing::Never
+        } else if (name.len() + value.len() + ENTRY_OVERHEAD) * LARGE_DEN > self.table.capacity() * LARGE_NUM {
+            Indexing::Without
+        } else {
+            Indexing::Incremental
+        };
+        self.encode_field_with(name, value, indexing, dst);
+    }
+
+    /// Encodes one field with an explicit literal representation. For
+    /// `Incremental` and `Without`, an exact table match is still sent as an
+    /// index (§6.1); `Never` is always a literal (its name may be indexed).
+    pub fn encode_field_with(&mut self, name: &[u8], value: &[u8], indexing: Indexing, dst: &mut Vec<u8>) {
+        self.begin_block(dst);
+        let st = static_lookup(name, value);
+        if indexing != Indexing::Never
+            && let Some(i) = st.exact
+        {
+            encode_integer(i, 7, 0x80, dst);
+            return;
+        }
+        // Only scan the dynamic table if it can still help.
+        let (dyn_exact, dyn_name) =
+            if indexing != Indexing::Never || st.name.is_none() { self.table.find(name, value) } else { (None, None) };
+        if indexing != Indexing::Never
+            && let Some(i) = dyn_exact
+        {
+            encode_integer(STATIC_LEN + 1 + i, 7, 0x80, dst);
+            return;
+        }
+        // Prefer a static name: its index is stable and usually smaller.
+        let name_index = st.name.or(dyn_name.map(|i| STATIC_LEN + 1 + i));
+        let (prefix, flags) = match indexing {
+            Indexing::Incremental => (6, 0x40),
+            Indexing::Without => (4, 0x00),
+            Indexing::Never => (4, 0x10),
+        };
+        match name_index {
+            Some(i) => encode_integer(i, prefix, flags, dst),
+            None => {
+                dst.push(flags);
+                self.encode_string(name, dst);
+            }
+        }
+        self.encode_string(value, dst);
+        if indexing == Indexing::Incremental {
+            // Inserted after computing name_index: indices shift on insert.
+            self.table.insert(name, value);
+        }
+    }
+
+    /// `:status` fast path: one octet for the seven statuses in the static
+    /// table, otherwise a literal with the static name, indexed so that a
+    /// repeated status (e.g. 302) becomes one octet too.
+    pub fn encode_status(&mut self, status: u16, dst: &mut Vec<u8>) {
+        self.begin_block(dst);
+        let index = match status {
+            200 => 8,
+            204 => 9,
+            206 => 10,
+            304 => 11,
+            400 => 12,
+            404 => 13,
+            500 => 14,
+            _ => {
+                let mut buf = [0u8; 5];
+                let digits = format_u16(status, &mut buf);
+                self.encode_field_with(b":status", digits, Indexing::Incremental, dst);
+                return;
+            }
+        };
+        dst.push(0x80 | index);
+    }
+
+    fn encode_string(&self, s: &[u8], dst: &mut Vec<u8>) {
+        let huffman = match self.huffman {
+            HuffmanPolicy::Never => None,
+            HuffmanPolicy::Always => Some(huffman::encoded_len(s)),
+            HuffmanPolicy::Shorter => Some(huffman::encoded_len(s)).filter(|&n| n < s.len()),
+        };
+        match huffman {
+            Some(len) => {
+                encode_integer(len, 7, 0x80, dst);
+                huffman::encode(s, dst);
+            }
+            None => {
+                encode_integer(s.len(), 7, 0x00, dst);
+                dst.extend_from_slice(s);
+            }
+        }
+    }
+}
+
+fn is_sensitive(name: &[u8], value: &[u8]) -> bool {
+    match name {
+        b"authorization" | b"proxy-authorization" | b"set-cookie" => true,
+        b"cookie" => value.len() < SHORT_COOKIE,
+        _ => false,
+    }
+}
+
+/// Decimal digits of `v` without allocating.
+fn format_u16(mut v: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
