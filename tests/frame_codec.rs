@@ -497,9 +497,17 @@ fn priority_errors() {
     // §5.3.1: depending on itself (exclusive or not) is a stream PROTOCOL_ERROR.
     expect_err(&[0, 0, 5, 0x2, 0, 0, 0, 0, 3, 0, 0, 0, 3, 0], ErrorScope::Stream(3), ErrorCode::ProtocolError);
     expect_err(&[0, 0, 5, 0x2, 0, 0, 0, 0, 3, 0x80, 0, 0, 3, 0], ErrorScope::Stream(3), ErrorCode::ProtocolError);
-    // HEADERS priority block depending on its own stream.
+    // A HEADERS priority block depending on its own stream decodes: the connection must decode the field block for
+    // HPACK (§4.3) before it resets the stream, so it applies §5.3.1 itself.
     let wire = [0, 0, 6, 0x1, 0x24, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0x82];
-    expect_err(&wire, ErrorScope::Stream(3), ErrorCode::ProtocolError);
+    let header = FrameHeader::parse(wire[..9].try_into().unwrap());
+    match Frame::decode(&header, &wire[9..]) {
+        Ok(Frame::Headers { priority: Some(p), fragment, .. }) => {
+            assert_eq!(p.dependency, 3);
+            assert_eq!(fragment, &[0x82]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[test]

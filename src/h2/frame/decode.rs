@@ -11,15 +11,13 @@ impl<'a> Frame<'a> {
     /// octets after calling [`FrameHeader::check_size`]); it is debug-asserted, and in release the slice wins.
     ///
     /// Validates everything that can be validated from the frame alone and returns the RFC's error with its scope.
-    /// Stream-scoped errors are only: PRIORITY with a bad length (§6.3), a self-dependency (§5.3.1) in PRIORITY or
-    /// HEADERS, and a zero WINDOW_UPDATE increment on a stream (§6.9).
+    /// Stream-scoped errors are only: PRIORITY with a bad length (§6.3), a self-dependency (§5.3.1) in PRIORITY,
+    /// and a zero WINDOW_UPDATE increment on a stream (§6.9).
     ///
-    /// Caution for the connection: on a stream-scoped error from a **HEADERS** frame (self-dependency) the field
-    /// block fragment is not returned, yet HPACK state is connection-wide and §4.3 says "A receiver MUST terminate
-    /// the connection with a connection error (Section 5.4.1) of type COMPRESSION_ERROR if it does not decompress a
-    /// field block". Unless the connection re-extracts and decodes the block (and its CONTINUATIONs), it must escalate
-    /// that error to a connection error, which §5.4.1 allows ("an endpoint MAY choose to treat a stream error as a
-    /// connection error").
+    /// A HEADERS frame whose priority block names its own stream decodes fine: the self-dependency is a stream
+    /// error, but HPACK state is connection-wide and §4.3 requires every field block to be decompressed, so the
+    /// connection must first decode the block (and its CONTINUATIONs) and only then reset the stream. It checks
+    /// `priority.dependency == stream_id` itself.
     pub fn decode(header: &FrameHeader, payload: &'a [u8]) -> Result<Frame<'a>, H2Error> {
         debug_assert_eq!(payload.len() as u64, u64::from(header.length), "payload length != header length");
         let stream_id = header.stream_id;
@@ -85,9 +83,6 @@ fn decode_headers(stream_id: u32, fl: u8, payload: &[u8]) -> Result<Frame<'_>, H
     // §6.2: "Padding that exceeds the size remaining for the field block fragment MUST be treated as a
     // PROTOCOL_ERROR." (a connection error: the frame carries a field block, §4.3).
     let fragment = strip_padding(body, pad_len, "HEADERS padding exceeds payload")?;
-    if let Some(spec) = priority {
-        check_self_dependency(stream_id, &spec)?;
-    }
     Ok(Frame::Headers {
         stream_id,
         end_stream: fl & flags::END_STREAM != 0,
