@@ -1,7 +1,7 @@
 //! Header block encoding (RFC 7541 §6) with a policy suited to a server.
 
 use super::integer::encode_integer;
-use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, static_lookup};
+use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, name_hash, static_lookup};
 use super::{DEFAULT_TABLE_SIZE, huffman};
 
 /// How a literal field is represented (§6.2).
@@ -26,11 +26,11 @@ pub enum HuffmanPolicy {
     Never,
 }
 
-/// Fields whose entry would take more than this fraction of the table are
-/// sent without indexing: caching them would evict many small, frequently
-/// repeated fields for one value that is unlikely to repeat as often.
-const LARGE_NUM: usize = 3;
-const LARGE_DEN: usize = 4;
+/// Fields whose entry would take more than 1/LARGE_FRACTION of the table
+/// are sent without indexing: caching them would evict many small,
+/// frequently repeated fields for one value that is unlikely to repeat as
+/// often.
+const LARGE_FRACTION: usize = 4;
 
 /// Cookies shorter than this are sent never-indexed: a short secret in the
 /// table is guessable through compression side channels (CRIME-style, see
@@ -46,6 +46,62 @@ pub struct HpackEncoder {
     /// Size updates owed to the peer at the start of the next block.
     pending: Option<PendingUpdate>,
     huffman: HuffmanPolicy,
+    /// Whether indexing pays off, per name class; see [`NameStats`].
+    stats: [NameStats; STATS_BUCKETS],
+}
+
+const STATS_BUCKETS: usize = 64;
+/// A class is judged only after this many insertions.
+const LEARN_AFTER: u16 = 4;
+/// Indexing continues while there is at least one hit per this many insertions.
+const MIN_HIT_RATIO: u16 = 4;
+/// A class that stopped being indexed is still inserted every this many literals.
+const PROBE_EVERY: u16 = 8;
+/// Counts are halved when insertions reach this, so old behaviour fades out.
+const HALVE_AT: u16 = 64;
+
+/// Learned per connection for each name class (name hash mod 64): how often
+/// a field inserted under that name was later sent as an index. Values that
+/// change on every message (`content-length` of dynamic responses, `age`,
+/// request `:path`s, request ids) only push useful entries out of the
+/// table; once a class has proven that, its literals are sent without
+/// indexing, with an occasional probe insertion so that it can recover if
+/// its values start repeating. A class starts out indexed, so a response
+/// repeated verbatim is fully indexed from its second occurrence.
+#[derive(Clone, Copy, Debug, Default)]
+struct NameStats {
+    inserted: u16,
+    hits: u16,
+    skipped: u16,
+}
+
+impl NameStats {
+    fn hit(&mut self) {
+        self.hits = self.hits.saturating_add(1);
+    }
+
+    /// Decides whether a literal of this class is inserted.
+    fn admit(&mut self) -> bool {
+        if self.inserted < LEARN_AFTER || self.hits.saturating_mul(MIN_HIT_RATIO) >= self.inserted {
+            self.record_insert();
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped >= PROBE_EVERY {
+            self.skipped = 0;
+            self.record_insert();
+            return true;
+        }
+        false
+    }
+
+    fn record_insert(&mut self) {
+        self.inserted += 1;
+        if self.inserted >= HALVE_AT {
+            self.inserted /= 2;
+            self.hits /= 2;
+        }
+    }
 }
 
 /// §4.2: "the smallest maximum table size that occurs in that interval"
@@ -77,7 +133,13 @@ impl HpackEncoder {
     /// becomes the most this encoder will use. A connection should use
     /// [`new`](Self::new) and [`set_max_table_size`](Self::set_max_table_size).
     pub fn with_table_size(size: usize) -> Self {
-        Self { table: DynamicTable::new(size), own_limit: size, pending: None, huffman: HuffmanPolicy::Shorter }
+        Self {
+            table: DynamicTable::new(size),
+            own_limit: size,
+            pending: None,
+            huffman: HuffmanPolicy::Shorter,
+            stats: [NameStats::default(); STATS_BUCKETS],
+        }
     }
 
     pub fn set_huffman(&mut self, policy: HuffmanPolicy) {
@@ -137,28 +199,37 @@ impl HpackEncoder {
     }
 
     /// Encodes one field, choosing the representation by policy:
-    /// never-indexed for credentials (`authorization`,
-    /// `proxy-authorization`, `set-cookie`, short `cookie`s); without
-    /// indexing for fields too large to be worth caching; otherwise indexed
-    /// when the static or dynamic table has the exact field, else a literal
-    /// with incremental indexing (reusing a table name when there is one).
+    /// - never-indexed for credentials (`authorization`,
+    ///   `proxy-authorization`, `set-cookie`, `cookie` shorter than 20);
+    /// - an index when the static or dynamic table has the exact field;
+    /// - else a literal (with a table name index when there is one):
+    ///   without indexing if the entry would exceed 1/4 of the table or its
+    ///   name class has shown that its values don't repeat ([`NameStats`]),
+    ///   with incremental indexing otherwise.
     pub fn encode_field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         let indexing = if is_sensitive(name, value) {
             Indexing::Never
-        } else if (name.len() + value.len() + ENTRY_OVERHEAD) * LARGE_DEN > self.table.capacity() * LARGE_NUM {
+        } else if (name.len() + value.len() + ENTRY_OVERHEAD).saturating_mul(LARGE_FRACTION) > self.table.capacity() {
             Indexing::Without
         } else {
             Indexing::Incremental
         };
-        self.encode_field_with(name, value, indexing, dst);
+        self.encode_inner(name, value, indexing, true, dst);
     }
 
     /// Encodes one field with an explicit literal representation. For
     /// `Incremental` and `Without`, an exact table match is still sent as an
     /// index (§6.1); `Never` is always a literal (its name may be indexed).
     pub fn encode_field_with(&mut self, name: &[u8], value: &[u8], indexing: Indexing, dst: &mut Vec<u8>) {
+        self.encode_inner(name, value, indexing, false, dst);
+    }
+
+    /// `adaptive`: an `Incremental` literal may be downgraded to `Without`
+    /// when its name class has not been paying off (see [`NameStats`]).
+    fn encode_inner(&mut self, name: &[u8], value: &[u8], mut indexing: Indexing, adaptive: bool, dst: &mut Vec<u8>) {
         self.begin_block(dst);
-        let st = static_lookup(name, value);
+        let hash = name_hash(name);
+        let st = static_lookup(name, hash, value);
         if indexing != Indexing::Never
             && let Some(i) = st.exact
         {
@@ -168,11 +239,16 @@ impl HpackEncoder {
         // Only scan the dynamic table if it can still help.
         let (dyn_exact, dyn_name) =
             if indexing != Indexing::Never || st.name.is_none() { self.table.find(name, value) } else { (None, None) };
+        let stats = &mut self.stats[hash % STATS_BUCKETS];
         if indexing != Indexing::Never
             && let Some(i) = dyn_exact
         {
+            stats.hit();
             encode_integer(STATIC_LEN + 1 + i, 7, 0x80, dst);
             return;
+        }
+        if adaptive && indexing == Indexing::Incremental && !stats.admit() {
+            indexing = Indexing::Without;
         }
         // Prefer a static name: its index is stable and usually smaller.
         let name_index = st.name.or(dyn_name.map(|i| STATIC_LEN + 1 + i));

@@ -82,10 +82,17 @@ pub(crate) struct StaticMatch {
     pub name: Option<usize>,
 }
 
+/// Hash of a header name, for [`static_lookup`] and the encoder's per-name
+/// statistics (computed once per field).
+pub(crate) fn name_hash(name: &[u8]) -> usize {
+    fnv(name)
+}
+
 /// Finds `name` (and `value`) in the static table without scanning it: an
 /// open-addressed hash of the 52 distinct names, built at compile time.
-pub(crate) fn static_lookup(name: &[u8], value: &[u8]) -> StaticMatch {
-    let mut slot = fnv(name) & (NAME_SLOTS - 1);
+/// `hash` is [`name_hash`]`(name)`.
+pub(crate) fn static_lookup(name: &[u8], hash: usize, value: &[u8]) -> StaticMatch {
+    let mut slot = hash & (NAME_SLOTS - 1);
     // The table is less than half full, so probing ends at an empty slot
     // long before wrapping; the bound just makes termination obvious.
     for _ in 0..NAME_SLOTS {
@@ -320,16 +327,23 @@ mod tests {
     #[test]
     fn static_lookup_finds_every_entry() {
         for (i, &(name, value)) in STATIC_TABLE.iter().enumerate() {
-            let m = static_lookup(name, value);
+            let m = static_lookup(name, name_hash(name), value);
             let first = STATIC_TABLE.iter().position(|e| e.0 == name).unwrap() + 1;
             assert_eq!(m.name, Some(first), "{}", String::from_utf8_lossy(name));
             assert_eq!(m.exact, Some(i + 1), "{}", String::from_utf8_lossy(name));
         }
-        assert_eq!(static_lookup(b":status", b"302"), StaticMatch { exact: None, name: Some(8) });
-        assert_eq!(static_lookup(b":status", b"500").exact, Some(14));
-        assert_eq!(static_lookup(b"x-custom", b""), StaticMatch { exact: None, name: None });
-        assert_eq!(static_lookup(b"Content-Type", b"").name, None, "HPACK is case-sensitive");
-        assert_eq!(static_lookup(b"", b"").name, None);
+        assert_eq!(
+            static_lookup(b":status", name_hash(b":status"), b"302"),
+            StaticMatch { exact: None, name: Some(8) }
+        );
+        assert_eq!(static_lookup(b":status", name_hash(b":status"), b"500").exact, Some(14));
+        assert_eq!(static_lookup(b"x-custom", name_hash(b"x-custom"), b""), StaticMatch { exact: None, name: None });
+        assert_eq!(
+            static_lookup(b"Content-Type", name_hash(b"Content-Type"), b"").name,
+            None,
+            "HPACK is case-sensitive"
+        );
+        assert_eq!(static_lookup(b"", name_hash(b""), b"").name, None);
     }
 
     #[test]

@@ -189,3 +189,28 @@ fn huffman_policy() {
     enc.encode_field_with(b"x", b"aaaa", Indexing::Without, &mut block);
     assert_eq!(block, [0x00, 0x01, b'x', 0x04, b'a', b'a', b'a', b'a']);
 }
+
+#[test]
+fn volatile_names_stop_being_indexed() {
+    let mut enc = HpackEncoder::new();
+    let mut dec = HpackDecoder::new(4096);
+    let mut block = Vec::new();
+    for i in 0..40u32 {
+        let len = (1000 + i).to_string();
+        block.clear();
+        enc.encode([(&b"content-type"[..], &b"text/html"[..]), (b"content-length", len.as_bytes())], &mut block);
+        assert_eq!(decode(&mut dec, &block)[1].1, len.as_bytes());
+        assert_eq!(enc.table_size(), dec.table_size());
+    }
+    // 4 insertions to learn, then one probe per 8 literals: 4 + 36/8 = 8.
+    let stored = enc.dynamic_table().filter(|(n, _)| *n == b"content-length").count();
+    assert_eq!(stored, 8);
+    // content-type kept hitting and stays indexed.
+    block.clear();
+    enc.encode([(&b"content-type"[..], &b"text/html"[..])], &mut block);
+    assert_eq!(block.len(), 1);
+    // explicit Incremental is not second-guessed
+    block.clear();
+    enc.encode_field_with(b"content-length", b"7", Indexing::Incremental, &mut block);
+    assert_eq!(enc.dynamic_table().next(), Some((&b"content-length"[..], &b"7"[..])));
+}
