@@ -232,7 +232,7 @@ impl HpackDecoder {
                     scratch.extend_from_slice(n);
                     name = Src::Scratch(start, scratch.len());
                 }
-                table.insert(local(name, block, scratch), local(value, block, scratch));
+                table.insert(local(name, block, scratch), local(value, block, scratch), 0);
             }
             let name = resolve(name, block, scratch, table);
             let value = resolve(value, block, scratch, table);

@@ -237,8 +237,11 @@ impl HpackEncoder {
             return;
         }
         // Only scan the dynamic table if it can still help.
-        let (dyn_exact, dyn_name) =
-            if indexing != Indexing::Never || st.name.is_none() { self.table.find(name, value) } else { (None, None) };
+        let (dyn_exact, dyn_name) = if indexing != Indexing::Never || st.name.is_none() {
+            self.table.find(name, hash, value)
+        } else {
+            (None, None)
+        };
         let stats = &mut self.stats[hash % STATS_BUCKETS];
         if indexing != Indexing::Never
             && let Some(i) = dyn_exact
@@ -267,7 +270,7 @@ impl HpackEncoder {
         self.encode_string(value, dst);
         if indexing == Indexing::Incremental {
             // Inserted after computing name_index: indices shift on insert.
-            self.table.insert(name, value);
+            self.table.insert(name, value, hash);
         }
     }
 

@@ -82,10 +82,27 @@ pub(crate) struct StaticMatch {
     pub name: Option<usize>,
 }
 
-/// Hash of a header name, for [`static_lookup`] and the encoder's per-name
-/// statistics (computed once per field).
-pub(crate) fn name_hash(name: &[u8]) -> usize {
-    fnv(name)
+/// Hash of a header name, for [`static_lookup`], [`DynamicTable::find`]
+/// and the encoder's per-name statistics (computed once per field). It
+/// reads the length and the first and last 8 octets, which tell apart all
+/// static names and the usual others without walking every byte.
+pub(crate) const fn name_hash(name: &[u8]) -> usize {
+    let len = name.len() as u64;
+    let (head, tail) = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+        _ => {
+            let mut v = 0u64;
+            let mut i = 0;
+            while i < name.len() {
+                v |= (name[i] as u64) << (8 * i);
+                i += 1;
+            }
+            (v, 0)
+        }
+    };
+    let mut h = (head ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h = (h ^ (h >> 32) ^ tail).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    (h ^ (h >> 29)) as usize
 }
 
 /// Finds `name` (and `value`) in the static table without scanning it: an
@@ -114,17 +131,6 @@ pub(crate) fn static_lookup(name: &[u8], hash: usize, value: &[u8]) -> StaticMat
 
 const NAME_SLOTS: usize = 128;
 
-const fn fnv(s: &[u8]) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    let mut i = 0;
-    while i < s.len() {
-        h ^= s[i] as u32;
-        h = h.wrapping_mul(0x0100_0193);
-        i += 1;
-    }
-    h as usize
-}
-
 const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -146,7 +152,7 @@ static NAME_INDEX: [u8; NAME_SLOTS] = {
     while i < STATIC_LEN {
         // Only the first entry of a run of equal names is indexed.
         if i == 0 || !bytes_eq(STATIC_TABLE[i].0, STATIC_TABLE[i - 1].0) {
-            let mut s = fnv(STATIC_TABLE[i].0) & (NAME_SLOTS - 1);
+            let mut s = name_hash(STATIC_TABLE[i].0) & (NAME_SLOTS - 1);
             while slots[s] != 0 {
                 s = (s + 1) & (NAME_SLOTS - 1);
             }
@@ -173,6 +179,8 @@ static NAME_RUN: [u8; STATIC_LEN] = {
 /// Where an entry's bytes live in [`DynamicTable::bytes`].
 #[derive(Clone, Copy, Debug)]
 struct Slot {
+    /// `name_hash(name)` truncated, checked before comparing names.
+    hash: u32,
     start: usize,
     name_len: usize,
     value_len: usize,
@@ -234,11 +242,12 @@ impl DynamicTable {
     /// Looks for `name`/`value` among the entries, newest first (the newest
     /// has the smallest index, so the shortest encoding). Returns the 0-based
     /// dynamic index of an exact match, or else of the newest name match.
-    /// Lengths are compared before bytes, so most entries cost two compares.
-    pub(crate) fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
+    /// The name hash is compared before any bytes, so other names cost one
+    /// compare each. `hash` is [`name_hash`]`(name)`.
+    pub(crate) fn find(&self, name: &[u8], hash: usize, value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_match = None;
         for (i, s) in self.entries.iter().rev().enumerate() {
-            if s.name_len != name.len() {
+            if s.hash != hash as u32 || s.name_len != name.len() {
                 continue;
             }
             let name_end = s.start + s.name_len;
@@ -255,7 +264,9 @@ impl DynamicTable {
 
     /// Adds an entry (§4.4): evicts from the oldest end until it fits; an
     /// entry larger than the capacity empties the table and is not added.
-    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8]) {
+    /// `hash` is [`name_hash`]`(name)`, kept for [`find`](Self::find); a
+    /// table that is never searched (the decoder's) may pass 0.
+    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8], hash: usize) {
         let entry_size = name.len() + value.len() + ENTRY_OVERHEAD;
         if entry_size > self.capacity {
             self.clear();
@@ -269,7 +280,7 @@ impl DynamicTable {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(name);
         self.bytes.extend_from_slice(value);
-        self.entries.push_back(Slot { start, name_len: name.len(), value_len: value.len() });
+        self.entries.push_back(Slot { hash: hash as u32, start, name_len: name.len(), value_len: value.len() });
         self.size += entry_size;
     }
 
@@ -347,26 +358,39 @@ mod tests {
     }
 
     #[test]
+    fn static_name_index_probes_are_short() {
+        for &(name, _) in &STATIC_TABLE {
+            let mut slot = name_hash(name) & (NAME_SLOTS - 1);
+            let mut probes = 1;
+            while STATIC_TABLE[usize::from(NAME_INDEX[slot]) - 1].0 != name {
+                slot = (slot + 1) & (NAME_SLOTS - 1);
+                probes += 1;
+            }
+            assert!(probes <= 3, "{} needs {probes} probes", String::from_utf8_lossy(name));
+        }
+    }
+
+    #[test]
     fn eviction_order_and_sizes() {
         let mut t = DynamicTable::new(100);
-        t.insert(b"a", b"1"); // 34
-        t.insert(b"b", b"2"); // 68
+        t.insert(b"a", b"1", 0); // 34
+        t.insert(b"b", b"2", 0); // 68
         assert_eq!((t.len(), t.size()), (2, 68));
         assert_eq!(t.get(0), Some((&b"b"[..], &b"2"[..])));
-        t.insert(b"c", b"3"); // evicts "a"
+        t.insert(b"c", b"3", 0); // evicts "a"
         assert_eq!((t.len(), t.size()), (2, 68));
         assert_eq!(t.iter().collect::<Vec<_>>(), [(&b"c"[..], &b"3"[..]), (&b"b"[..], &b"2"[..])]);
         assert_eq!(t.get(2), None);
         // §4.4: an entry larger than the table empties it, no error.
-        t.insert(b"big", &[b'x'; 100]);
+        t.insert(b"big", &[b'x'; 100], 0);
         assert_eq!((t.len(), t.size()), (0, 0));
         // An entry of exactly the capacity fits.
-        t.insert(b"n", &[b'v'; 67]);
+        t.insert(b"n", &[b'v'; 67], 0);
         assert_eq!((t.len(), t.size()), (1, 100));
         t.set_capacity(50);
         assert_eq!((t.len(), t.size()), (0, 0));
         t.set_capacity(0);
-        t.insert(b"", b"");
+        t.insert(b"", b"", 0);
         assert_eq!(t.len(), 0);
     }
 
@@ -375,16 +399,16 @@ mod tests {
         let mut t = DynamicTable::new(256);
         for i in 0..10_000u32 {
             let v = i.to_string();
-            t.insert(b"name", v.as_bytes());
+            t.insert(b"name", v.as_bytes(), name_hash(b"name"));
             assert!(t.bytes.len() <= 512);
             assert_eq!(t.get(0), Some((&b"name"[..], v.as_bytes())));
             let sum: usize = t.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
             assert_eq!(sum, t.size());
             assert!(t.size() <= 256);
         }
-        assert_eq!(t.find(b"name", b"9999"), (Some(0), Some(0)));
-        assert_eq!(t.find(b"name", b"9998"), (Some(1), Some(0)));
-        assert_eq!(t.find(b"name", b"nope"), (None, Some(0)));
-        assert_eq!(t.find(b"other", b"9999"), (None, None));
+        assert_eq!(t.find(b"name", name_hash(b"name"), b"9999"), (Some(0), Some(0)));
+        assert_eq!(t.find(b"name", name_hash(b"name"), b"9998"), (Some(1), Some(0)));
+        assert_eq!(t.find(b"name", name_hash(b"name"), b"nope"), (None, Some(0)));
+        assert_eq!(t.find(b"other", name_hash(b"other"), b"9999"), (None, None));
     }
 }
