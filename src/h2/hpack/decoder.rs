@@ -140,6 +140,13 @@ impl HpackDecoder {
         self.table.iter()
     }
 
+    /// Capacities of all owned buffers (tests check they stop growing).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacities(&self) -> [usize; 3] {
+        let (a, b) = self.table.buffer_capacities();
+        [a, b, self.scratch.capacity()]
+    }
+
     /// Decodes one complete header block, calling `on_header` for each field
     /// in order.
     ///

@@ -174,6 +174,12 @@ impl HpackEncoder {
         self.table.iter()
     }
 
+    /// Capacities of all owned buffers (tests check they stop growing).
+    #[cfg(test)]
+    pub(crate) fn buffer_capacities(&self) -> (usize, usize) {
+        self.table.buffer_capacities()
+    }
+
     /// Encodes a whole header block, appending it to `dst`.
     pub fn encode<'a, I: IntoIterator<Item = (&'a [u8], &'a [u8])>>(&mut self, headers: I, dst: &mut Vec<u8>) {
         self.begin_block(dst);

@@ -318,6 +318,12 @@ impl DynamicTable {
         self.size = 0;
     }
 
+    /// Capacities of the owned buffers, to check that they stop growing.
+    #[cfg(test)]
+    pub(crate) fn buffer_capacities(&self) -> (usize, usize) {
+        (self.bytes.capacity(), self.entries.capacity())
+    }
+
     /// Moves the live bytes to the front of the arena.
     fn compact(&mut self) {
         let Some(first) = self.entries.front().map(|s| s.start) else {

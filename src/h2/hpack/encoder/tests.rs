@@ -214,3 +214,46 @@ fn volatile_names_stop_being_indexed() {
     enc.encode_field_with(b"content-length", b"7", Indexing::Incremental, &mut block);
     assert_eq!(enc.dynamic_table().next(), Some((&b"content-length"[..], &b"7"[..])));
 }
+
+/// Steady state allocates nothing: once the buffers have grown to the
+/// workload (lazily, so idle connections stay small), further blocks reuse
+/// them. The encode/decode paths allocate nowhere else.
+#[test]
+fn buffers_stop_growing() {
+    let mut enc = HpackEncoder::new();
+    let mut dec = HpackDecoder::new(4096);
+    let mut block = Vec::new();
+    fn run(enc: &mut HpackEncoder, dec: &mut HpackDecoder, block: &mut Vec<u8>, round: usize) {
+        for i in 0..200usize {
+            let path = format!("/static/{}/asset-{}.js", i % 7, (i * 31 + round) % 50);
+            let len = format!("{}", 1000 + (i * 7919) % 90_000);
+            let cookie = format!("session={:040x}", i % 13);
+            let headers: [(&[u8], &[u8]); 8] = [
+                (b":status", if i % 5 == 0 { b"304" } else { b"200" }),
+                (b"content-type", [&b"text/css"[..], b"application/javascript", b"image/webp"][i % 3]),
+                (b"content-length", len.as_bytes()),
+                (b"x-path", path.as_bytes()),
+                (b"set-cookie", cookie.as_bytes()),
+                (b"cookie", cookie.as_bytes()),
+                (b"x-large", &[b'z'; 1500][..(i % 4) * 500]),
+                (b"date", b"Fri, 27 Nov 2026 04:00:00 GMT"),
+            ];
+            block.clear();
+            enc.encode(headers, block);
+            let mut n = 0;
+            dec.decode(block, DecodeLimits::UNLIMITED, |f| {
+                assert_eq!((f.name, f.value), headers[n]);
+                n += 1;
+            })
+            .unwrap();
+        }
+    }
+    for round in 0..3 {
+        run(&mut enc, &mut dec, &mut block, round);
+    }
+    let before = (enc.buffer_capacities(), dec.buffer_capacities(), block.capacity());
+    for round in 3..10 {
+        run(&mut enc, &mut dec, &mut block, round);
+    }
+    assert_eq!((enc.buffer_capacities(), dec.buffer_capacities(), block.capacity()), before);
+}
