@@ -209,9 +209,11 @@ impl HpackEncoder {
     ///   `proxy-authorization`, `set-cookie`, `cookie` shorter than 20);
     /// - an index when the static or dynamic table has the exact field;
     /// - else a literal (with a table name index when there is one):
-    ///   without indexing if the entry would exceed 1/4 of the table or its
-    ///   name class has shown that its values don't repeat ([`NameStats`]),
-    ///   with incremental indexing otherwise.
+    ///   without indexing if the entry would exceed 1/4 of the table, or if
+    ///   fields of this name have rarely been reused from the table on this
+    ///   connection (less than one hit per four insertions; such names are
+    ///   still inserted every 8th time to notice a change), with
+    ///   incremental indexing otherwise.
     pub fn encode_field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         let indexing = if is_sensitive(name, value) {
             Indexing::Never

@@ -1,12 +1,12 @@
 //! Huffman coding of string literals (RFC 7541 §5.2, Appendix B).
 //!
-//! Decoding is table driven, 4 bits at a time (the scheme nghttp2 uses): the
+//! Decoding is table driven, 4 bits at a time (as in nginx and h2o): the
 //! states are the 256 internal nodes of the code tree, and for every
 //! (state, nibble) pair a precomputed entry gives the next state, the symbol
 //! completed on the way (at most one: the shortest code is 5 bits), whether
 //! EOS was hit, and whether stopping in the next state is legal padding.
-//! The tables are built by `const fn` from [`CODES`], so a typo in the code
-//! table that breaks the prefix property or completeness fails the build.
+//! The tables are built by `const fn` from the code table, so a typo in it
+//! that breaks the prefix property or completeness fails the build.
 
 use super::DecodeError;
 use super::huffman_table::CODES;
