@@ -4,7 +4,9 @@
 //! - [`frame`]: the 9-byte frame header and the ten frame types.
 //! - [`hpack`]: header compression, decoder and encoder.
 //! - [`stream`]: stream states (§5.1) and flow-control windows (§6.9).
+//! - [`conn`]: the per-connection state machine: bytes in, events out.
 
+pub mod conn;
 pub mod error;
 pub mod frame;
 pub mod hpack;
