@@ -267,8 +267,8 @@ impl Connection {
                 (SettingId::MaxFrameSize, c.max_frame_size),
                 (SettingId::MaxHeaderListSize, c.max_header_list_size),
                 (SettingId::HeaderTableSize, c.header_table_size),
-                // We never push (RFC 9113 §8.4 lets a server simply not).
-                (SettingId::EnablePush, 0),
+                // No SETTINGS_ENABLE_PUSH: it only means something from a
+                // client (§6.5.2), and we never push.
             ],
         );
         let extra = self.cfg.connection_window_size.saturating_sub(DEFAULT_INITIAL_WINDOW_SIZE);
