@@ -173,7 +173,20 @@ impl Connection {
         if id > self.last_client_stream {
             return Err(H2Error::connection(err.code, err.reason));
         }
+        if self.ignored_after_goaway(id) {
+            return Ok(());
+        }
         self.stream_error(id, err.code)
+    }
+
+    /// §6.8: "the sender will ignore frames sent on streams initiated by
+    /// the receiver if the stream has an identifier higher than the included
+    /// last stream identifier". Such a stream never got a record, so without
+    /// this its later frames (DATA, trailers) would look like frames on a
+    /// closed stream and draw RST_STREAM or even a connection error. DATA
+    /// still counts against the connection window (`on_data` did that).
+    fn ignored_after_goaway(&self, id: u32) -> bool {
+        self.goaway_sent.is_some_and(|last| id > last) && id <= self.last_client_stream
     }
 
     /// Sends RST_STREAM, unless the client is not reading what we send.
@@ -283,6 +296,9 @@ impl Connection {
             // A closed stream: decode anyway to keep HPACK in sync (§5.1).
             let (head, _) = self.decode_block(block, false)?;
             self.recycle(head);
+            if self.ignored_after_goaway(id) {
+                return Ok(());
+            }
             return match self.recently_closed.iter().find(|&&(s, _)| s == id) {
                 // We reset it; the client sent this before it knew.
                 Some(&(_, true)) => Ok(()),
@@ -410,6 +426,9 @@ impl Connection {
         let Some(key) = self.stream_key(id) else {
             if id > self.last_client_stream {
                 return Err(conn_err(ErrorCode::ProtocolError, "DATA on an idle stream"));
+            }
+            if self.ignored_after_goaway(id) {
+                return Ok(());
             }
             if self.recently_closed.iter().any(|&(s, by_us)| s == id && by_us) {
                 return Ok(());
