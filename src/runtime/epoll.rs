@@ -1,0 +1,1 @@
+//! The edge-triggered epoll backend. Being written (issue #3).
