@@ -320,6 +320,12 @@ impl Connection {
         self.active
     }
 
+    /// Whether part of a frame or of a header block has arrived and the rest
+    /// has not: what a header-read timeout (slowloris defence) measures.
+    pub fn has_partial_input(&self) -> bool {
+        !self.partial.is_empty() || self.block.is_some() || matches!(self.phase, Phase::Preface(n) if n > 0)
+    }
+
     /// Whether the client's preface and first SETTINGS have arrived.
     pub fn is_established(&self) -> bool {
         matches!(self.phase, Phase::Open)

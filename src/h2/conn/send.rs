@@ -19,6 +19,20 @@ impl Connection {
         headers: &[(&[u8], &[u8])],
         body: Bytes,
     ) -> Result<(), SendError> {
+        self.send_response_with_length(stream_id, status, headers, None, body)
+    }
+
+    /// [`Connection::send_response`], plus a `content-length` field encoded
+    /// after `headers` without the caller formatting it (a HEAD response
+    /// states the length of the body it omits, RFC 9110 §8.6).
+    pub fn send_response_with_length(
+        &mut self,
+        stream_id: u32,
+        status: u16,
+        headers: &[(&[u8], &[u8])],
+        content_length: Option<u64>,
+        body: Bytes,
+    ) -> Result<(), SendError> {
         if !(200..=999).contains(&status) {
             return Err(SendError::InvalidStatus);
         }
@@ -34,7 +48,7 @@ impl Connection {
             return Err(SendError::StreamClosed);
         }
         let end_stream = body.is_empty();
-        self.write_header_block(stream_id, status, headers, end_stream);
+        self.write_header_block(stream_id, status, headers, content_length, end_stream);
         let s = &mut self.streams[key];
         s.responded = true;
         s.body = body;
@@ -49,13 +63,24 @@ impl Connection {
     /// HPACK-encodes straight into the output buffer behind a placeholder
     /// frame header; only a block larger than the client's max frame size
     /// is moved to be split into CONTINUATION frames (§4.3).
-    fn write_header_block(&mut self, id: u32, status: u16, headers: &[(&[u8], &[u8])], end_stream: bool) {
+    fn write_header_block(
+        &mut self,
+        id: u32,
+        status: u16,
+        headers: &[(&[u8], &[u8])],
+        content_length: Option<u64>,
+        end_stream: bool,
+    ) {
         let start = self.out.len();
         self.out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
         self.encoder.begin_block(&mut self.out);
         self.encoder.encode_status(status, &mut self.out);
         for (name, value) in headers {
             self.encoder.encode_field(name, value, &mut self.out);
+        }
+        if let Some(len) = content_length {
+            let mut digits = [0u8; 20];
+            self.encoder.encode_field(b"content-length", format_decimal(len, &mut digits), &mut self.out);
         }
         let len = self.out.len() - start - FRAME_HEADER_LEN;
         if len <= self.peer_max_frame_size as usize {
@@ -178,5 +203,31 @@ impl Connection {
             }
             return true;
         }
+    }
+}
+
+/// Formats `n` in decimal into the end of `buf` without allocating.
+fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_decimal;
+
+    #[test]
+    fn decimal_formatting() {
+        let mut buf = [0u8; 20];
+        assert_eq!(format_decimal(0, &mut buf), b"0");
+        assert_eq!(format_decimal(12_288, &mut buf), b"12288");
+        assert_eq!(format_decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 }
