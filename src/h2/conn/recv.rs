@@ -453,8 +453,10 @@ impl Connection {
         } else {
             s.recv_unacked += flow_len;
             // The body is handed to the caller at once, so the window is
-            // credited back as soon as half of it is used.
-            if s.recv_unacked >= self.local_initial_window / 2 {
+            // credited back as soon as half of it is used. Never with a zero
+            // increment (§6.9.1: the client must treat that as an error),
+            // which a window of 0 or 1 and an empty DATA frame would give.
+            if s.recv_unacked > 0 && s.recv_unacked >= self.local_initial_window / 2 {
                 let inc = std::mem::take(&mut s.recv_unacked);
                 let _ = s.recv_window.increase(inc);
                 frame::write_window_update(&mut self.out, id, inc);
@@ -469,7 +471,11 @@ impl Connection {
     }
 
     fn credit_connection_window(&mut self) {
-        if self.phase != Phase::Failed && self.conn_recv_unacked >= self.cfg.connection_window_size / 2 {
+        // §6.9.1: an increment of 0 is an error; see `on_stream_data`.
+        if self.phase != Phase::Failed
+            && self.conn_recv_unacked > 0
+            && self.conn_recv_unacked >= self.cfg.connection_window_size / 2
+        {
             let inc = std::mem::take(&mut self.conn_recv_unacked);
             let _ = self.conn_recv_window.increase(inc);
             frame::write_window_update(&mut self.out, 0, inc);
