@@ -400,6 +400,8 @@ pub struct Client {
     pub max_frame_size: u32,
     /// The server's SETTINGS, as first sent.
     pub server_settings: Vec<(u16, u32)>,
+    /// Everything the server sent before the client's preface (its SETTINGS, maybe a WINDOW_UPDATE).
+    pub server_preface: Vec<OwnedFrame>,
     block: Option<(u32, Vec<u8>)>,
     /// Output bytes of a frame cut by a small `write_output` buffer.
     pending: Vec<u8>,
@@ -413,6 +415,7 @@ impl Client {
             decoder: HpackDecoder::new(4096),
             max_frame_size: 16_384,
             server_settings: Vec::new(),
+            server_preface: Vec::new(),
             block: None,
             pending: Vec::new(),
         }
@@ -429,6 +432,7 @@ impl Client {
         assert!(!first.is_empty(), "the server sends its preface first");
         assert_eq!((first[0].kind, first[0].flags), (SETTINGS, 0), "§3.4: server preface is SETTINGS");
         c.server_settings = first[0].settings();
+        c.server_preface = first;
         c.send_ok(&cat(&[PREFACE, &settings(params), &settings_ack()]));
         let out = c.read();
         assert_eq!(out.len(), 1, "only the SETTINGS ACK: {out:?}");
