@@ -170,7 +170,7 @@ impl Connection {
         // §6.4: no RST_STREAM for an idle stream, so an error on one (a bad
         // PRIORITY length, a zero WINDOW_UPDATE) becomes a connection error
         // with the same code (§5.4.1 allows the escalation).
-        if id > self.last_client_stream {
+        if self.is_idle(id) {
             return Err(H2Error::connection(err.code, err.reason));
         }
         if self.ignored_after_goaway(id) {
@@ -187,6 +187,15 @@ impl Connection {
     /// still counts against the connection window (`on_data` did that).
     fn ignored_after_goaway(&self, id: u32) -> bool {
         self.goaway_sent.is_some_and(|last| id > last) && id <= self.last_client_stream
+    }
+
+    /// §5.1: whether `id` is still "idle". Odd ids above the highest the
+    /// client used are; so is every even id, since only a server opens
+    /// even streams (§5.1.1) and we never do (no PUSH_PROMISE, §8.4). Any
+    /// frame but HEADERS or PRIORITY on an idle stream is a connection
+    /// error of type PROTOCOL_ERROR.
+    fn is_idle(&self, id: u32) -> bool {
+        id > self.last_client_stream || id.is_multiple_of(2)
     }
 
     /// Sends RST_STREAM, unless the client is not reading what we send.
@@ -424,7 +433,7 @@ impl Connection {
 
     fn on_stream_data(&mut self, id: u32, end_stream: bool, data: &[u8], flow_len: u32) -> Result<(), H2Error> {
         let Some(key) = self.stream_key(id) else {
-            if id > self.last_client_stream {
+            if self.is_idle(id) {
                 return Err(conn_err(ErrorCode::ProtocolError, "DATA on an idle stream"));
             }
             if self.ignored_after_goaway(id) {
@@ -484,7 +493,7 @@ impl Connection {
 
     fn on_rst_stream(&mut self, id: u32, code: ErrorCode) -> Result<(), H2Error> {
         // §6.4: RST_STREAM on an idle stream is a connection error.
-        if id > self.last_client_stream {
+        if self.is_idle(id) {
             return Err(conn_err(ErrorCode::ProtocolError, "RST_STREAM on an idle stream"));
         }
         if let Some(key) = self.stream_key(id) {
@@ -563,7 +572,7 @@ impl Connection {
                 .map_err(|_| conn_err(ErrorCode::FlowControlError, "connection window above 2^31-1"));
         }
         let Some(key) = self.stream_key(id) else {
-            if id > self.last_client_stream {
+            if self.is_idle(id) {
                 return Err(conn_err(ErrorCode::ProtocolError, "WINDOW_UPDATE on an idle stream"));
             }
             // §5.1: WINDOW_UPDATE may follow our END_STREAM or RST_STREAM.
