@@ -108,6 +108,19 @@ fn frames_on_idle_streams_are_protocol_error() {
 }
 
 #[test]
+fn even_streams_are_idle_whatever_the_client_opened() {
+    // A server that never pushes leaves every even stream idle (§5.1.1, §8.4): frames other than PRIORITY on
+    // one are a connection error, even below the client's highest stream id.
+    for f in [data(2, 0, b"x"), rst_stream(2, CANCEL), window_update(2, 1), window_update(2, 0)] {
+        let mut c = connect();
+        c.send_ok(&headers(5, END_HEADERS, &hp::post("/")));
+        c.send_ok(&priority(2, 0, 1));
+        assert!(c.read().is_empty(), "PRIORITY on an idle stream is fine");
+        assert_eq!(c.expect_goaway(&f, PROTOCOL_ERROR), 5);
+    }
+}
+
+#[test]
 fn skipped_stream_ids_are_closed_not_idle() {
     // §5.1.1: opening 5 implicitly closes idle stream 3.
     let mut c = connect();
