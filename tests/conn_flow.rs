@@ -212,6 +212,18 @@ fn response_stops_at_the_default_window_and_resumes_on_window_update() {
 }
 
 #[test]
+fn initial_window_size_leaves_the_connection_window_alone() {
+    // §6.9.2: "the connection flow-control window can only be changed using WINDOW_UPDATE frames".
+    let mut c = Client::connect_with(ConnConfig::default(), &[(INITIAL_WINDOW_SIZE, 1 << 20)]);
+    open_get(&mut c, 1);
+    c.conn.send_response(1, 200, &[], Bytes::from(vec![1; 100_000])).unwrap();
+    assert_eq!(data_len(&c.read()), 65_535);
+    c.send_ok(&settings(&[(INITIAL_WINDOW_SIZE, 2 << 20)]));
+    let f = c.read();
+    assert_eq!((f.len(), data_len(&f)), (1, 0), "only the SETTINGS ACK");
+}
+
+#[test]
 fn the_connection_window_is_shared_by_all_streams() {
     let mut c = Client::connect(ConnConfig::default());
     open_get(&mut c, 1);
