@@ -169,3 +169,43 @@ fn application_reset_and_abort() {
     assert_eq!(f.last().and_then(|f| f.goaway()), Some((3, ENHANCE_YOUR_CALM)));
     assert!(c.conn.is_closed());
 }
+
+#[test]
+fn out_of_range_config_is_clamped_to_what_the_wire_carries() {
+    use h2ring::h2::conn::{ConnConfig, Connection};
+    use h2ring::h2::frame::{FRAME_HEADER_LEN, Frame, FrameHeader, SettingId};
+    let cfg = ConnConfig {
+        initial_window_size: u32::MAX,
+        connection_window_size: u32::MAX,
+        max_frame_size: 1,
+        ..ConnConfig::default()
+    };
+    let mut conn = Connection::new(cfg);
+    let mut out = vec![0u8; 1024];
+    let n = conn.write_output(&mut out);
+    let mut at = 0;
+    let mut seen = 0;
+    while at < n {
+        let header = FrameHeader::parse(out[at..at + FRAME_HEADER_LEN].try_into().unwrap());
+        let payload = &out[at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + header.length as usize];
+        match Frame::decode(&header, payload).expect("a valid frame") {
+            Frame::Settings { params, .. } => {
+                for (id, v) in params.iter() {
+                    match id {
+                        SettingId::InitialWindowSize => assert_eq!(v, (1 << 31) - 1),
+                        SettingId::MaxFrameSize => assert_eq!(v, 16_384),
+                        _ => {}
+                    }
+                }
+                seen += 1;
+            }
+            Frame::WindowUpdate { stream_id: 0, increment } => {
+                assert_eq!(increment, (1 << 31) - 1 - 65_535);
+                seen += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        at += FRAME_HEADER_LEN + header.length as usize;
+    }
+    assert_eq!(seen, 2);
+}

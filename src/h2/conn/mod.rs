@@ -221,7 +221,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(cfg: ConnConfig) -> Self {
+    pub fn new(mut cfg: ConnConfig) -> Self {
+        // Values the wire cannot carry are clamped to what it can (§6.5.2:
+        // windows ≤ 2^31-1, max frame size 2^14..=2^24-1), so a bad
+        // configuration never produces an invalid SETTINGS frame.
+        cfg.initial_window_size = cfg.initial_window_size.min(frame::MAX_WINDOW_SIZE);
+        cfg.connection_window_size = cfg.connection_window_size.min(frame::MAX_WINDOW_SIZE);
+        cfg.max_frame_size = cfg.max_frame_size.clamp(DEFAULT_MAX_FRAME_SIZE, frame::MAX_ALLOWED_FRAME_SIZE);
         let mut conn = Self {
             phase: Phase::Preface(0),
             partial: Vec::new(),

@@ -137,7 +137,8 @@ impl Connection {
     /// stream in turn (round robin), each within the stream and connection
     /// windows, the client's max frame size and the room left in `dst`.
     /// Call again while [`Connection::has_output`] is true; `dst` of 16 KiB
-    /// or more keeps DATA frames full-sized.
+    /// or more keeps DATA frames full-sized. A `dst` of 9 bytes or less has
+    /// no room for a DATA frame, so it may get nothing while body is pending.
     pub fn write_output(&mut self, dst: &mut [u8]) -> usize {
         let mut n = 0;
         loop {
