@@ -6,3 +6,4 @@
 
 pub mod h2;
 pub mod runtime;
+pub mod tls;
