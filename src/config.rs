@@ -1,0 +1,869 @@
+//! The command line: every flag, its default, and the checks that turn an
+//! operator's mistake into one line on stderr instead of a surprise at run
+//! time.
+//!
+//! [`Config::from_args`] parses and validates without touching the file
+//! system or the network, so tests can feed it argument lists; the checks
+//! that need the file system ([`Config::check_content_dir`], and loading the
+//! certificate in [`crate::tls`]) are separate calls.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+
+/// Whether io_uring SQPOLL is on when neither `--sqpoll` nor `--no-sqpoll`
+/// is given. Off until the benchmarks issue measures it; flip it here.
+pub const DEFAULT_SQPOLL: bool = false;
+
+/// The TLS listener used when no `--listen` and no `--h2c-listen` is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Upper bound of `--workers`.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Upper bound of every `--*-ms` flag: 24 hours. Far beyond any sensible
+/// timeout, and low enough that `Instant + Duration` can never overflow (it
+/// panics if it does) and the value fits the kernel's `u32` milliseconds
+/// (`io_uring_params.sq_thread_idle`).
+pub const MAX_MS: u64 = 24 * 60 * 60 * 1000;
+
+const DEFAULT_CONTENT: &str = "content";
+const DEFAULT_CERTS_DIR: &str = "certs";
+const DEFAULT_SQPOLL_IDLE_MS: u64 = 1000;
+const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 5000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+
+/// The validated configuration of one server process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// TLS 1.3 + ALPN `h2` listeners. Empty only when `h2c_listen` is not
+    /// (an h2c-only server behind a TLS-terminating proxy needs no
+    /// certificate at all).
+    pub listen: Vec<SocketAddr>,
+    /// Cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3) listeners.
+    pub h2c_listen: Vec<SocketAddr>,
+    /// `--cert` and `--key`. `None` with a TLS listener: use
+    /// [`crate::tls::ensure_dev_cert`] in `certs_dir`. Always `None` without
+    /// a TLS listener.
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
+    /// The directory whose files are served.
+    pub content: PathBuf,
+    /// Worker threads, `1..=MAX_WORKERS`.
+    pub workers: usize,
+    /// io_uring SQPOLL. Always `false` in the epoll build.
+    pub sqpoll: bool,
+    /// How long the SQPOLL thread spins before it sleeps.
+    pub sqpoll_idle: Duration,
+    /// How long in-flight streams may finish after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+    /// A TLS handshake must complete within this.
+    pub handshake_timeout: Duration,
+    /// A request's header block must complete within this.
+    pub header_timeout: Duration,
+    /// A connection with no open stream is closed after this.
+    pub idle_timeout: Duration,
+    /// Where the development certificate lives.
+    pub certs_dir: PathBuf,
+}
+
+/// Why the command line was not accepted. `Display` is one line, without a
+/// program-name prefix and without a trailing newline, except for
+/// [`ConfigError::HelpOrVersion`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--help` or `--version`: not an error. Print the text to stdout as
+    /// it is (it ends with a newline) and exit 0.
+    HelpOrVersion(String),
+    /// Rejected by the parser: unknown flag, missing or malformed value, a
+    /// flag given twice. Condensed to one line.
+    Usage(String),
+    /// `--cert` without `--key`.
+    CertWithoutKey,
+    /// `--key` without `--cert`.
+    KeyWithoutCert,
+    /// `--cert`/`--key` with only `--h2c-listen` addresses.
+    CertWithoutTlsListener,
+    /// `--certs-dir` where no development certificate is used.
+    CertsDirUnused {
+        /// `true`: `--cert`/`--key` are given; `false`: no TLS listener.
+        with_cert: bool,
+    },
+    /// A `--listen`/`--h2c-listen` value that is not a usable `IP:PORT`.
+    InvalidAddress { flag: &'static str, value: String, reason: String },
+    /// The same address twice (in one flag or across both).
+    DuplicateAddress { addr: SocketAddr, first: &'static str, second: &'static str },
+    /// A wildcard address of one kind covers a specific address of the
+    /// other kind on the same port.
+    OverlappingAddresses { tls: SocketAddr, h2c: SocketAddr },
+    /// A number outside its range.
+    OutOfRange { flag: &'static str, value: i64, min: u64, max: u64 },
+    /// `--sqpoll-idle-ms` while SQPOLL is off.
+    SqpollIdleWithoutSqpoll,
+    /// `--sqpoll` in the epoll build.
+    SqpollNeedsUring,
+    /// From [`Config::check_content_dir`].
+    ContentDir { path: PathBuf, reason: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::HelpOrVersion(text) | ConfigError::Usage(text) => f.write_str(text),
+            ConfigError::CertWithoutKey => {
+                f.write_str("--cert given without --key: pass both, or neither for the development certificate")
+            }
+            ConfigError::KeyWithoutCert => {
+                f.write_str("--key given without --cert: pass both, or neither for the development certificate")
+            }
+            ConfigError::CertWithoutTlsListener => {
+                f.write_str("--cert/--key given but no TLS listener: add --listen ADDR (only --h2c-listen was given)")
+            }
+            ConfigError::CertsDirUnused { with_cert: true } => f.write_str(
+                "--certs-dir has no effect with --cert/--key (it only holds the development certificate); drop one",
+            ),
+            ConfigError::CertsDirUnused { with_cert: false } => {
+                f.write_str("--certs-dir has no effect without a TLS listener (only --h2c-listen was given)")
+            }
+            ConfigError::InvalidAddress { flag, value, reason } => {
+                write!(f, "invalid {flag} address {value:?}: {reason}")
+            }
+            ConfigError::DuplicateAddress { addr, first, second } if first == second => {
+                write!(f, "{first} {addr} is given twice")
+            }
+            ConfigError::DuplicateAddress { addr, first, second } => {
+                write!(f, "{addr} is given to both {first} and {second}; one address serves one protocol")
+            }
+            ConfigError::OverlappingAddresses { tls, h2c } => write!(
+                f,
+                "--listen {tls} and --h2c-listen {h2c} overlap: the kernel would route some connections to each; \
+                 use different ports"
+            ),
+            ConfigError::OutOfRange { flag, value, min, max } => {
+                write!(f, "{flag} must be between {min} and {max}, not {value}")?;
+                if *max == MAX_MS {
+                    f.write_str(" (the maximum is 24 hours)")?;
+                }
+                Ok(())
+            }
+            ConfigError::SqpollIdleWithoutSqpoll => {
+                f.write_str("--sqpoll-idle-ms has no effect without --sqpoll; add --sqpoll or drop it")
+            }
+            ConfigError::SqpollNeedsUring => {
+                f.write_str("--sqpoll needs the io_uring build; this binary was built with --features epoll")
+            }
+            ConfigError::ContentDir { path, reason } => {
+                write!(f, "--content {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// `true` for `--help`/`--version`: print to stdout and exit 0.
+    pub fn is_help_or_version(&self) -> bool {
+        matches!(self, ConfigError::HelpOrVersion(_))
+    }
+
+    /// The process exit code: 0 for `--help`/`--version`, 2 for every
+    /// command-line mistake (what clap and most Unix tools use for usage
+    /// errors).
+    pub fn exit_code(&self) -> i32 {
+        if self.is_help_or_version() { 0 } else { 2 }
+    }
+}
+
+fn default_workers() -> i64 {
+    // available_parallelism honours the CPU affinity mask and cgroup quota,
+    // so a container limited to 2 CPUs gets 2 workers, not the host's 64.
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    n as i64
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+// Help texts are wrapped by hand: clap wraps only with its `wrap_help`
+// feature (and the `terminal_size` crate). clap indents every line after
+// the first under the first and appends "[default: ...]" where it knows
+// the default.
+
+fn sqpoll_help() -> String {
+    format!(
+        "Use io_uring SQPOLL: one kernel thread, shared by all workers,\n\
+         polls the submission queues, so submitting needs no system call;\n\
+         it keeps a CPU busy while there is work [default: {}]",
+        on_off(DEFAULT_SQPOLL)
+    )
+}
+
+fn no_sqpoll_help() -> String {
+    let default = if DEFAULT_SQPOLL { "" } else { "\n(the default)" };
+    format!("Submit io_uring work with system calls, no polling thread{default}")
+}
+
+fn workers_help() -> String {
+    format!(
+        "Worker threads, each with its own io_uring and SO_REUSEPORT\n\
+         listeners; 1-{MAX_WORKERS} [default: the number of online CPUs, {} here]",
+        default_workers()
+    )
+}
+
+const LISTEN_HELP: &str = "\
+Serve HTTP/2 over TLS 1.3 (ALPN h2) on this address; repeatable,
+IPv4 and IPv6 [default: 127.0.0.1:8443, but none when
+--h2c-listen is given]";
+
+const H2C_LISTEN_HELP: &str = "\
+Serve cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3) on
+this address: behind a TLS-terminating proxy, or for benchmarks;
+repeatable [default: none]";
+
+const CERT_HELP: &str = "\
+PEM certificate chain, the server's own certificate first; needs
+--key [default: the development certificate, see --certs-dir]";
+
+const KEY_HELP: &str = "\
+PEM private key of --cert: PKCS#8, SEC1 or PKCS#1, unencrypted;
+needs --cert [default: the development key, see --certs-dir]";
+
+const CONTENT_HELP: &str = "Directory whose files are served";
+
+const SQPOLL_IDLE_HELP: &str = "\
+How long the SQPOLL thread keeps polling an idle queue before it
+sleeps; only with --sqpoll; 1-86400000";
+
+const SHUTDOWN_GRACE_HELP: &str = "\
+After SIGINT or SIGTERM, how long in-flight streams may finish
+before their connections are closed; 0 closes them at once;
+0-86400000";
+
+const HANDSHAKE_TIMEOUT_HELP: &str = "\
+A TLS handshake must complete within this;
+1-86400000";
+
+const HEADER_TIMEOUT_HELP: &str = "\
+A request's header block must arrive completely within this;
+1-86400000";
+
+const IDLE_TIMEOUT_HELP: &str = "\
+A connection without open streams is closed after this;
+1-86400000";
+
+const CERTS_DIR_HELP: &str = "\
+Where the self-signed development certificate for localhost,
+127.0.0.1 and ::1 is created on first run (dev-cert.pem, and
+dev-key.pem readable by its owner only) and reused after; only
+without --cert/--key";
+
+const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring. Serves the files under --content.";
+
+const AFTER_HELP: &str = "\
+Addresses are IP:PORT, IPv6 in brackets: 127.0.0.1:8443, 0.0.0.0:443, [::1]:8443, [::]:443.
+Durations (--*-ms) are milliseconds.
+Trust the development certificate in your client, e.g.:
+  curl --cacert certs/dev-cert.pem https://localhost:8443/";
+
+/// The raw command line, before validation. Numbers are `i64` so that a
+/// negative value reaches the range check and gets its one-line message
+/// instead of a parser error about a "-5" flag.
+#[derive(Parser, Debug)]
+#[command(name = "h2ring", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Args {
+    #[arg(long, value_name = "ADDR", help = LISTEN_HELP)]
+    listen: Vec<String>,
+
+    #[arg(long, value_name = "ADDR", help = H2C_LISTEN_HELP)]
+    h2c_listen: Vec<String>,
+
+    #[arg(long, value_name = "FILE", help = CERT_HELP)]
+    cert: Option<PathBuf>,
+
+    #[arg(long, value_name = "FILE", help = KEY_HELP)]
+    key: Option<PathBuf>,
+
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CONTENT, help = CONTENT_HELP)]
+    content: PathBuf,
+
+    #[arg(long, value_name = "N", allow_negative_numbers = true, help = workers_help())]
+    workers: Option<i64>,
+
+    #[arg(long, overrides_with = "no_sqpoll", help = sqpoll_help())]
+    sqpoll: bool,
+
+    #[arg(long, overrides_with = "sqpoll", help = no_sqpoll_help())]
+    no_sqpoll: bool,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_SQPOLL_IDLE_MS as i64,
+          help = SQPOLL_IDLE_HELP)]
+    sqpoll_idle_ms: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_SHUTDOWN_GRACE_MS as i64,
+          help = SHUTDOWN_GRACE_HELP)]
+    shutdown_grace_ms: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true,
+          default_value_t = DEFAULT_HANDSHAKE_TIMEOUT_MS as i64, help = HANDSHAKE_TIMEOUT_HELP)]
+    handshake_timeout_ms: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_HEADER_TIMEOUT_MS as i64,
+          help = HEADER_TIMEOUT_HELP)]
+    header_timeout_ms: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_IDLE_TIMEOUT_MS as i64,
+          help = IDLE_TIMEOUT_HELP)]
+    idle_timeout_ms: i64,
+
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CERTS_DIR, help = CERTS_DIR_HELP)]
+    certs_dir: PathBuf,
+}
+
+impl Config {
+    /// Parses and validates a command line. The first item is the program
+    /// name, as in `std::env::args_os()`.
+    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Args::command().try_get_matches_from(args).map_err(from_clap)?;
+        let parsed = Args::from_arg_matches(&matches).map_err(from_clap)?;
+        validate(parsed, &matches)
+    }
+
+    /// [`Config::from_args`] on this process's command line.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_args(std::env::args_os())
+    }
+
+    /// The `--help` text, as `--help` prints it.
+    pub fn help_text() -> String {
+        Args::command().render_help().to_string()
+    }
+
+    /// Whether a TLS listener exists, i.e. whether a certificate is needed.
+    pub fn tls_enabled(&self) -> bool {
+        !self.listen.is_empty()
+    }
+
+    /// Checks that `--content` names a readable directory: separate from
+    /// [`Config::from_args`] because it touches the file system.
+    pub fn check_content_dir(&self) -> Result<(), ConfigError> {
+        let error = |reason: String| ConfigError::ContentDir { path: self.content.clone(), reason };
+        match std::fs::metadata(&self.content) {
+            Ok(meta) if meta.is_dir() => {
+                std::fs::read_dir(&self.content).map_err(|e| error(format!("cannot list it: {e}")))?;
+                Ok(())
+            }
+            Ok(_) => Err(error("not a directory".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(error("no such directory; create it or pass --content DIR".into()))
+            }
+            Err(e) => Err(error(e.to_string())),
+        }
+    }
+}
+
+/// Turns clap's multi-line report (message, blank line, tips, usage, "For
+/// more information") into the message plus its tips on one line: the
+/// usage block repeats what `--help` says, the tips ("a similar argument
+/// exists: '--listen'") are worth keeping.
+fn from_clap(err: clap::Error) -> ConfigError {
+    use clap::error::ErrorKind;
+    let text = err.render().to_string();
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return ConfigError::HelpOrVersion(text);
+    }
+    let mut line = String::new();
+    for raw in text.lines() {
+        let l = raw.trim();
+        if let Some(message) = l.strip_prefix("error: ") {
+            line.push_str(message);
+        } else if let Some(tip) = l.strip_prefix("tip: ") {
+            line.push_str("; ");
+            line.push_str(tip);
+        } else if l.starts_with("Usage:") {
+            break;
+        }
+    }
+    if line.is_empty() {
+        line = text.lines().next().unwrap_or("invalid command line").trim().to_string();
+    }
+    line.push_str(" (see --help)");
+    ConfigError::Usage(line)
+}
+
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+fn ms(flag: &'static str, value: i64, min: u64) -> Result<Duration, ConfigError> {
+    match u64::try_from(value) {
+        Ok(v) if (min..=MAX_MS).contains(&v) => Ok(Duration::from_millis(v)),
+        _ => Err(ConfigError::OutOfRange { flag, value, min, max: MAX_MS }),
+    }
+}
+
+fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
+    let mut listen = parse_addrs("--listen", &args.listen)?;
+    let h2c_listen = parse_addrs("--h2c-listen", &args.h2c_listen)?;
+    if listen.is_empty() && h2c_listen.is_empty() {
+        listen.push(DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN is a valid socket address"));
+    }
+    check_distinct(&listen, &h2c_listen)?;
+
+    let cert_and_key = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (Some(_), None) => return Err(ConfigError::CertWithoutKey),
+        (None, Some(_)) => return Err(ConfigError::KeyWithoutCert),
+        (None, None) => None,
+    };
+    if listen.is_empty() && cert_and_key.is_some() {
+        return Err(ConfigError::CertWithoutTlsListener);
+    }
+    if given(matches, "certs_dir") && (cert_and_key.is_some() || listen.is_empty()) {
+        return Err(ConfigError::CertsDirUnused { with_cert: cert_and_key.is_some() });
+    }
+
+    let workers = args.workers.unwrap_or_else(default_workers);
+    let workers = match usize::try_from(workers) {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+        _ => {
+            return Err(ConfigError::OutOfRange { flag: "--workers", value: workers, min: 1, max: MAX_WORKERS as u64 });
+        }
+    };
+
+    // `overrides_with` makes the last of --sqpoll/--no-sqpoll win, so at
+    // most one of the two is set here.
+    let explicit_sqpoll = args.sqpoll;
+    let sqpoll = if args.sqpoll {
+        true
+    } else if args.no_sqpoll {
+        false
+    } else {
+        DEFAULT_SQPOLL
+    };
+    if cfg!(feature = "epoll") && explicit_sqpoll {
+        return Err(ConfigError::SqpollNeedsUring);
+    }
+    let sqpoll = sqpoll && !cfg!(feature = "epoll");
+    if !sqpoll && given(matches, "sqpoll_idle_ms") {
+        return Err(ConfigError::SqpollIdleWithoutSqpoll);
+    }
+
+    Ok(Config {
+        listen,
+        h2c_listen,
+        cert_and_key,
+        content: args.content,
+        workers,
+        sqpoll,
+        // 0 would not mean "never sleep": the kernel replaces 0 by one
+        // second, so reject it rather than mislead.
+        sqpoll_idle: ms("--sqpoll-idle-ms", args.sqpoll_idle_ms, 1)?,
+        shutdown_grace: ms("--shutdown-grace-ms", args.shutdown_grace_ms, 0)?,
+        handshake_timeout: ms("--handshake-timeout-ms", args.handshake_timeout_ms, 1)?,
+        header_timeout: ms("--header-timeout-ms", args.header_timeout_ms, 1)?,
+        idle_timeout: ms("--idle-timeout-ms", args.idle_timeout_ms, 1)?,
+        certs_dir: args.certs_dir,
+    })
+}
+
+fn parse_addrs(flag: &'static str, values: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
+    values.iter().map(|v| parse_addr(flag, v)).collect()
+}
+
+fn parse_addr(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    let invalid = |reason: &str| ConfigError::InvalidAddress { flag, value: value.to_string(), reason: reason.into() };
+    let Ok(addr) = value.parse::<SocketAddr>() else {
+        return Err(invalid(address_hint(value)));
+    };
+    if addr.port() == 0 {
+        // Each worker binds its own SO_REUSEPORT socket: with port 0 each
+        // would get a different ephemeral port.
+        return Err(invalid("port 0 is not allowed (every worker binds the address separately); pick a port"));
+    }
+    Ok(addr)
+}
+
+/// The likely mistake behind a value that is not `IP:PORT`.
+fn address_hint(value: &str) -> &'static str {
+    if value.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6()) {
+        return "an IPv6 address needs brackets and a port, e.g. [::1]:8443";
+    }
+    if value.parse::<IpAddr>().is_ok() {
+        return "missing the port, e.g. 127.0.0.1:8443";
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) || value.starts_with(':') {
+        return "missing the IP address, e.g. 0.0.0.0:PORT for every IPv4 interface or [::]:PORT for IPv6";
+    }
+    if let Some((host, port)) = value.rsplit_once(':') {
+        let host_is_ip = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok();
+        if host_is_ip {
+            return if port.parse::<u16>().is_ok() {
+                "expected IP:PORT with IPv6 in brackets, e.g. [::1]:8443"
+            } else {
+                "the port must be a number from 1 to 65535"
+            };
+        }
+        if port.parse::<u16>().is_ok() {
+            return "host names are not resolved; give an IP address, e.g. 127.0.0.1 or [::1]";
+        }
+    }
+    "expected IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443"
+}
+
+fn check_distinct(tls: &[SocketAddr], h2c: &[SocketAddr]) -> Result<(), ConfigError> {
+    let all: Vec<(SocketAddr, &'static str)> =
+        tls.iter().map(|&a| (a, "--listen")).chain(h2c.iter().map(|&a| (a, "--h2c-listen"))).collect();
+    for (i, &(a, first)) in all.iter().enumerate() {
+        if let Some(&(_, second)) = all[i + 1..].iter().find(|(b, _)| *b == a) {
+            return Err(ConfigError::DuplicateAddress { addr: a, first, second });
+        }
+    }
+    // With SO_REUSEPORT on every socket, the kernel lets 0.0.0.0:8443 and
+    // 127.0.0.1:8443 be bound together and sends each connection to the most
+    // specific match, so a TLS wildcard and an h2c specific address (or the
+    // reverse) on one port split clients between protocols silently. IPv6
+    // sockets are IPV6_V6ONLY (runtime::listen), so only the same family
+    // overlaps.
+    for &t in tls {
+        for &h in h2c {
+            let same_family = t.is_ipv4() == h.is_ipv4();
+            let wildcard = t.ip().is_unspecified() || h.ip().is_unspecified();
+            if same_family && t.port() == h.port() && wildcard {
+                return Err(ConfigError::OverlappingAddresses { tls: t, h2c: h });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::from_args(std::iter::once("h2ring").chain(args.iter().copied()))
+    }
+
+    fn err(args: &[&str]) -> ConfigError {
+        let e = parse(args).expect_err("must be rejected");
+        let line = e.to_string();
+        assert!(!line.contains('\n') && !line.is_empty(), "not one line: {line:?}");
+        assert_eq!(e.exit_code(), 2);
+        e
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen, vec![addr("127.0.0.1:8443")]);
+        assert!(c.h2c_listen.is_empty());
+        assert_eq!(c.cert_and_key, None);
+        assert_eq!(c.content, PathBuf::from("content"));
+        assert_eq!(c.workers, std::thread::available_parallelism().unwrap().get().min(MAX_WORKERS));
+        assert_eq!(c.sqpoll, DEFAULT_SQPOLL && !cfg!(feature = "epoll"));
+        assert_eq!(c.sqpoll_idle, Duration::from_millis(1000));
+        assert_eq!(c.shutdown_grace, Duration::from_millis(5000));
+        assert_eq!(c.handshake_timeout, Duration::from_millis(10_000));
+        assert_eq!(c.header_timeout, Duration::from_millis(10_000));
+        assert_eq!(c.idle_timeout, Duration::from_millis(60_000));
+        assert_eq!(c.certs_dir, PathBuf::from("certs"));
+        assert!(c.tls_enabled());
+    }
+
+    #[test]
+    fn every_flag_set() {
+        let c = parse(&[
+            "--listen=0.0.0.0:443",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--content",
+            "/srv/www",
+            "--workers",
+            "3",
+            "--shutdown-grace-ms",
+            "0",
+            "--handshake-timeout-ms",
+            "1",
+            "--header-timeout-ms",
+            "2",
+            "--idle-timeout-ms",
+            "86400000",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, vec![addr("0.0.0.0:443")]);
+        assert_eq!(c.cert_and_key, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+        assert_eq!(c.content, PathBuf::from("/srv/www"));
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        assert_eq!(c.handshake_timeout, Duration::from_millis(1));
+        assert_eq!(c.header_timeout, Duration::from_millis(2));
+        assert_eq!(c.idle_timeout, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn listen_is_repeatable_with_ipv4_and_ipv6() {
+        let c = parse(&[
+            "--listen",
+            "127.0.0.1:8443",
+            "--listen",
+            "[::1]:8443",
+            "--listen",
+            "[::]:443",
+            "--listen",
+            "0.0.0.0:443",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, vec![addr("127.0.0.1:8443"), addr("[::1]:8443"), addr("[::]:443"), addr("0.0.0.0:443")]);
+        assert!(c.h2c_listen.is_empty());
+    }
+
+    #[test]
+    fn h2c_only_has_no_tls_listener() {
+        let c = parse(&["--h2c-listen", "127.0.0.1:8080", "--h2c-listen", "[::1]:8080"]).unwrap();
+        assert!(c.listen.is_empty());
+        assert!(!c.tls_enabled());
+        assert_eq!(c.h2c_listen, vec![addr("127.0.0.1:8080"), addr("[::1]:8080")]);
+
+        let both = parse(&["--h2c-listen", "127.0.0.1:8080", "--listen", "127.0.0.1:8443"]).unwrap();
+        assert_eq!(both.listen, vec![addr("127.0.0.1:8443")]);
+        // A wildcard and a specific address on different ports are fine.
+        parse(&["--listen", "0.0.0.0:8443", "--h2c-listen", "127.0.0.1:8080"]).unwrap();
+        // IPv6 sockets are V6ONLY: [::] does not cover 127.0.0.1.
+        parse(&["--listen", "[::]:8443", "--h2c-listen", "127.0.0.1:8443"]).unwrap();
+    }
+
+    #[test]
+    fn help_explains_every_flag_and_default() {
+        let e = parse(&["--help"]).unwrap_err();
+        assert!(e.is_help_or_version());
+        assert_eq!(e.exit_code(), 0);
+        let ConfigError::HelpOrVersion(text) = &e else { unreachable!() };
+        assert_eq!(text, &Config::help_text());
+        for arg in Args::command().get_arguments() {
+            let long = format!("--{}", arg.get_long().unwrap());
+            assert!(text.contains(&long), "--help does not mention {long}");
+        }
+        for flag in [
+            "--listen",
+            "--h2c-listen",
+            "--cert",
+            "--key",
+            "--content",
+            "--workers",
+            "--sqpoll",
+            "--no-sqpoll",
+            "--sqpoll-idle-ms",
+            "--shutdown-grace-ms",
+            "--handshake-timeout-ms",
+            "--header-timeout-ms",
+            "--idle-timeout-ms",
+            "--certs-dir",
+        ] {
+            assert!(text.contains(&format!("{flag} ")), "--help does not mention {flag}");
+        }
+        for default in [
+            "[default: 127.0.0.1:8443",
+            "[default: none]",
+            "[default: content]",
+            "[default: the number of online CPUs",
+            "[default: 1000]",
+            "[default: 5000]",
+            "[default: 10000]",
+            "[default: 60000]",
+            "[default: certs]",
+            "the development certificate",
+            "the development key",
+        ] {
+            assert!(text.contains(default), "--help lacks {default:?}");
+        }
+        assert!(text.contains(&format!("[default: {}]", on_off(DEFAULT_SQPOLL))));
+        assert!(text.contains(&MAX_MS.to_string()), "the help's range must follow MAX_MS");
+        // Every argument has help text.
+        assert!(Args::command().get_arguments().all(|a| a.get_help().is_some()));
+        assert!(matches!(parse(&["-h"]), Err(ConfigError::HelpOrVersion(_))));
+    }
+
+    #[test]
+    fn version() {
+        let e = parse(&["--version"]).unwrap_err();
+        assert_eq!(e, ConfigError::HelpOrVersion(format!("h2ring {}\n", env!("CARGO_PKG_VERSION"))));
+        assert_eq!(e.exit_code(), 0);
+    }
+
+    #[test]
+    fn cert_and_key_come_together() {
+        assert_eq!(err(&["--cert", "c.pem"]), ConfigError::CertWithoutKey);
+        assert_eq!(err(&["--key", "k.pem"]), ConfigError::KeyWithoutCert);
+        assert!(err(&["--cert", "c.pem"]).to_string().starts_with("--cert given without --key"));
+        assert!(err(&["--key", "k.pem"]).to_string().starts_with("--key given without --cert"));
+        assert_eq!(
+            err(&["--h2c-listen", "127.0.0.1:8080", "--cert", "c", "--key", "k"]),
+            ConfigError::CertWithoutTlsListener
+        );
+    }
+
+    #[test]
+    fn certs_dir_only_for_the_dev_cert() {
+        assert_eq!(parse(&["--certs-dir", "/etc/h2ring"]).unwrap().certs_dir, PathBuf::from("/etc/h2ring"));
+        assert_eq!(
+            err(&["--certs-dir", "x", "--cert", "c", "--key", "k"]),
+            ConfigError::CertsDirUnused { with_cert: true }
+        );
+        assert_eq!(
+            err(&["--certs-dir", "x", "--h2c-listen", "127.0.0.1:8080"]),
+            ConfigError::CertsDirUnused { with_cert: false }
+        );
+    }
+
+    #[test]
+    fn workers_range() {
+        assert_eq!(parse(&["--workers", "1"]).unwrap().workers, 1);
+        assert_eq!(parse(&["--workers", "1024"]).unwrap().workers, 1024);
+        for bad in ["0", "1025", "-1", "9223372036854775807"] {
+            let e = err(&["--workers", bad]);
+            assert!(matches!(e, ConfigError::OutOfRange { flag: "--workers", .. }), "{e}");
+            assert!(e.to_string().starts_with("--workers must be between 1 and 1024"), "{e}");
+        }
+        assert!(matches!(err(&["--workers", "many"]), ConfigError::Usage(_)));
+        assert!(matches!(err(&["--workers", "99999999999999999999"]), ConfigError::Usage(_)));
+    }
+
+    #[test]
+    fn millisecond_ranges() {
+        for flag in ["--sqpoll-idle-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+            let mut args = vec![flag, "0"];
+            if flag == "--sqpoll-idle-ms" {
+                if cfg!(feature = "epoll") {
+                    continue;
+                }
+                args.push("--sqpoll");
+            }
+            let e = err(&args);
+            assert!(matches!(e, ConfigError::OutOfRange { min: 1, .. }), "{e}");
+            assert!(e.to_string().starts_with(&format!("{flag} must be between 1 and 86400000")), "{e}");
+        }
+        for flag in ["--shutdown-grace-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+            let e = err(&[flag, "86400001"]);
+            assert!(e.to_string().contains("24 hours"), "{e}");
+            let e = err(&[flag, "-5"]);
+            assert!(e.to_string().ends_with("not -5 (the maximum is 24 hours)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn invalid_addresses_say_what_is_wrong() {
+        let cases = [
+            ("x", "expected IP:PORT"),
+            ("localhost:8443", "host names are not resolved"),
+            ("::1:8443", "IPv6 address needs brackets"),
+            ("::1", "IPv6 address needs brackets"),
+            ("127.0.0.1", "missing the port"),
+            ("8443", "missing the IP address"),
+            (":8443", "missing the IP address"),
+            ("127.0.0.1:70000", "port must be a number"),
+            ("127.0.0.1:http", "port must be a number"),
+            ("[::1]8443", "expected IP:PORT"),
+            ("127.0.0.1:0", "port 0 is not allowed"),
+        ];
+        for (value, reason) in cases {
+            for flag in ["--listen", "--h2c-listen"] {
+                let e = err(&[flag, value]);
+                let line = e.to_string();
+                assert!(line.starts_with(&format!("invalid {flag} address \"{value}\": ")), "{line}");
+                assert!(line.contains(reason), "{value}: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_and_overlapping_addresses() {
+        let a = addr("127.0.0.1:8443");
+        assert_eq!(
+            err(&["--listen", "127.0.0.1:8443", "--listen", "127.0.0.1:8443"]),
+            ConfigError::DuplicateAddress { addr: a, first: "--listen", second: "--listen" }
+        );
+        assert_eq!(
+            err(&["--listen", "127.0.0.1:8443", "--listen", "127.0.0.1:8443"]).to_string(),
+            "--listen 127.0.0.1:8443 is given twice"
+        );
+        let e = err(&["--listen", "[::1]:8443", "--h2c-listen", "[0:0::1]:8443"]);
+        assert_eq!(
+            e,
+            ConfigError::DuplicateAddress { addr: addr("[::1]:8443"), first: "--listen", second: "--h2c-listen" }
+        );
+        assert!(e.to_string().contains("both --listen and --h2c-listen"));
+        let e = err(&["--h2c-listen", "127.0.0.1:80", "--h2c-listen", "127.0.0.1:80"]);
+        assert!(e.to_string().starts_with("--h2c-listen 127.0.0.1:80 is given twice"), "{e}");
+
+        for (tls, h2c) in
+            [("0.0.0.0:8443", "127.0.0.1:8443"), ("127.0.0.1:8443", "0.0.0.0:8443"), ("[::1]:1", "[::]:1")]
+        {
+            let e = err(&["--listen", tls, "--h2c-listen", h2c]);
+            assert_eq!(e, ConfigError::OverlappingAddresses { tls: addr(tls), h2c: addr(h2c) });
+        }
+    }
+
+    #[test]
+    fn sqpoll_switches() {
+        if cfg!(feature = "epoll") {
+            assert_eq!(err(&["--sqpoll"]), ConfigError::SqpollNeedsUring);
+            assert!(!parse(&["--no-sqpoll"]).unwrap().sqpoll);
+            return;
+        }
+        assert!(parse(&["--sqpoll"]).unwrap().sqpoll);
+        assert!(!parse(&["--no-sqpoll"]).unwrap().sqpoll);
+        // The last one wins, as with most Unix tools.
+        assert!(!parse(&["--sqpoll", "--no-sqpoll"]).unwrap().sqpoll);
+        assert!(parse(&["--no-sqpoll", "--sqpoll"]).unwrap().sqpoll);
+        let c = parse(&["--sqpoll", "--sqpoll-idle-ms", "50"]).unwrap();
+        assert_eq!(c.sqpoll_idle, Duration::from_millis(50));
+        assert_eq!(err(&["--no-sqpoll", "--sqpoll-idle-ms", "50"]), ConfigError::SqpollIdleWithoutSqpoll);
+        if !DEFAULT_SQPOLL {
+            assert_eq!(err(&["--sqpoll-idle-ms", "50"]), ConfigError::SqpollIdleWithoutSqpoll);
+        }
+    }
+
+    #[test]
+    fn parser_errors_are_one_line_with_tips() {
+        let e = err(&["--lsten", "127.0.0.1:1"]);
+        assert_eq!(
+            e.to_string(),
+            "unexpected argument '--lsten' found; a similar argument exists: '--listen' (see --help)"
+        );
+        assert!(matches!(err(&["serve"]), ConfigError::Usage(_)));
+        assert!(matches!(err(&["--workers"]), ConfigError::Usage(_)));
+        assert!(matches!(err(&["--workers", "2", "--workers", "3"]), ConfigError::Usage(_)));
+        assert!(matches!(err(&["--cert", ""]), ConfigError::Usage(_)));
+        assert!(matches!(err(&["--sqpoll=yes"]), ConfigError::Usage(_)));
+    }
+
+    #[test]
+    fn content_dir_check() {
+        let ok = parse(&["--content", env!("CARGO_MANIFEST_DIR")]).unwrap();
+        ok.check_content_dir().unwrap();
+        let missing = parse(&["--content", "/nonexistent/h2ring-content"]).unwrap();
+        let e = missing.check_content_dir().unwrap_err();
+        assert!(e.to_string().starts_with("--content /nonexistent/h2ring-content: no such directory"), "{e}");
+        let file = parse(&["--content", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]).unwrap();
+        assert!(file.check_content_dir().unwrap_err().to_string().ends_with("not a directory"));
+    }
+}
