@@ -173,11 +173,11 @@ impl ConfigError {
         matches!(self, ConfigError::HelpOrVersion(_))
     }
 
-    /// The process exit code: 0 for `--help`/`--version`, 2 for every
-    /// command-line mistake (what clap and most Unix tools use for usage
-    /// errors).
+    /// The process exit code: 0 for `--help`/`--version`, 1 for every
+    /// command-line mistake, like every other operator error (unreadable
+    /// certificate, busy port): scripts test for one failure status.
     pub fn exit_code(&self) -> i32 {
-        if self.is_help_or_version() { 0 } else { 2 }
+        if self.is_help_or_version() { 0 } else { 1 }
     }
 }
 
@@ -488,11 +488,9 @@ fn parse_addr(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError
     let Ok(addr) = value.parse::<SocketAddr>() else {
         return Err(invalid(address_hint(value)));
     };
-    if addr.port() == 0 {
-        // Each worker binds its own SO_REUSEPORT socket: with port 0 each
-        // would get a different ephemeral port.
-        return Err(invalid("port 0 is not allowed (every worker binds the address separately); pick a port"));
-    }
+    // Port 0 is allowed: the first worker's socket picks the ephemeral
+    // port and the others bind that same port (runtime::spawn), which the
+    // start-up line reports.
     Ok(addr)
 }
 
@@ -561,7 +559,7 @@ mod tests {
         let e = parse(args).expect_err("must be rejected");
         let line = e.to_string();
         assert!(!line.contains('\n') && !line.is_empty(), "not one line: {line:?}");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.exit_code(), 1);
         e
     }
 
@@ -782,7 +780,6 @@ mod tests {
             ("127.0.0.1:70000", "port must be a number"),
             ("127.0.0.1:http", "port must be a number"),
             ("[::1]8443", "expected IP:PORT"),
-            ("127.0.0.1:0", "port 0 is not allowed"),
         ];
         for (value, reason) in cases {
             for flag in ["--listen", "--h2c-listen"] {

@@ -7,4 +7,5 @@
 pub mod config;
 pub mod h2;
 pub mod runtime;
+pub mod server;
 pub mod tls;

@@ -15,8 +15,10 @@ use std::time::Duration;
 #[cfg(feature = "epoll")]
 pub mod epoll;
 pub mod listen;
+pub mod signals;
 #[cfg(not(feature = "epoll"))]
 pub mod uring;
+pub mod worker;
 
 /// A connection's index in its worker's tables, chosen by the backend when
 /// it accepts the connection; reused only after [`Completion::Closed`].
