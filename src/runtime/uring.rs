@@ -1,1 +1,0 @@
-//! The io_uring backend. Being written (issue #3).
