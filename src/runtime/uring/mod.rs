@@ -1,22 +1,22 @@
 //! The io_uring backend: one ring per worker, created on the worker's
 //! thread (`SINGLE_ISSUER`; `UringBackend` is deliberately `!Send`).
 //!
-//! * Listeners: one multishot accept each ([`accept`]), straight into the
+//! * Listeners: one multishot accept each (`accept.rs`), straight into the
 //!   ring's table of direct descriptors (`IORING_FILE_INDEX_ALLOC`), so
 //!   accepted sockets never enter the fd table that all workers share: no
 //!   `files_struct` lock to allocate or close one, no `fget`/`fput` per
 //!   request, and each ring gets `RLIMIT_NOFILE` slots of its own. The
 //!   price: the worker has no fd for setsockopt (options come from the
 //!   listener: TCP_NODELAY, buffer sizes), and a full table must be avoided
-//!   rather than met (see [`accept`]).
+//!   rather than met (see `accept.rs`).
 //! * Receiving: one multishot receive per connection, filled from a
-//!   provided-buffer ring ([`bufring`]); each buffer goes back to the
+//!   provided-buffer ring (`bufring.rs`); each buffer goes back to the
 //!   kernel right after its `Received` callback.
 //! * Sending: `IORING_OP_SEND` from the worker's `Vec`, kept in the
 //!   connection until its CQE; short sends are resubmitted.
 //! * Waking: a multishot poll on a duplicate of the waker's eventfd.
 //!
-//! A connection's state lives in [`conn`]; its direct descriptor is closed
+//! A connection's state lives in `conn.rs`; its direct descriptor is closed
 //! and its slab key freed in one place, the completion of its `Close`,
 //! which is only submitted once nothing else of it is in flight.
 

@@ -141,3 +141,31 @@ thread_local! {
 pub(super) fn context(e: io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("io_uring: {what}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_how_to_fix_them() {
+        for errno in [libc::ENOSYS, libc::EPERM] {
+            let e = setup_error(io::Error::from_raw_os_error(errno));
+            let msg = e.to_string();
+            for remedy in ["sysctl kernel.io_uring_disabled=0", "seccomp", "--features epoll"] {
+                assert!(msg.contains(remedy), "{msg:?} lacks {remedy:?}");
+            }
+            assert_eq!(e.raw_os_error(), None, "the message replaces the bare errno");
+        }
+        let old_kernel = setup_error(io::Error::from_raw_os_error(libc::EINVAL)).to_string();
+        assert!(old_kernel.contains("6.1") && old_kernel.contains("--features epoll"), "{old_kernel}");
+    }
+
+    #[test]
+    fn direct_descriptor_table_fits_the_fd_limit() {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one `rlimit` into the live local it is given.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        let slots = u64::from(direct_descriptor_slots());
+        assert!(slots >= 1 && slots <= limit.rlim_cur && slots <= MAX_DIRECT_DESCRIPTORS);
+    }
+}
