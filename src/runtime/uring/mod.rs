@@ -58,7 +58,8 @@ const DROP_DEADLINE: Duration = Duration::from_secs(1);
 pub struct UringOptions {
     /// Ask for a kernel SQ polling thread (falls back to DEFER_TASKRUN).
     pub sqpoll: bool,
-    /// Idle time before the SQ thread sleeps (`sq_thread_idle`).
+    /// Idle time before the SQ thread sleeps (`sq_thread_idle`; 0 means the
+    /// kernel's default, 1 s). Rings attached to one thread share the longest.
     pub sqpoll_idle_ms: u32,
     /// SQ size (rounded up to a power of two by the kernel, at most 32768).
     pub entries: u32,

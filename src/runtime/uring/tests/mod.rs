@@ -394,6 +394,22 @@ fn sqpoll_workers_share_one_sq_thread() {
     a.finish();
 }
 
+/// SQPOLL that cannot be set up (here: ATTACH_WQ to an fd that is not a
+/// ring) falls back to DEFER_TASKRUN and says why; the ring still works.
+#[test]
+fn sqpoll_falls_back_with_a_reason() {
+    let waker = Waker::new().unwrap();
+    let opts = options(Mode::Sqpoll);
+    let mut backend = UringBackend::new(Vec::new(), &waker, &opts, Some(waker.raw_fd())).unwrap();
+    assert!(!backend.sqpoll_active());
+    let reason = backend.fallback_reason().expect("a reason").to_string();
+    assert!(reason.contains("SQPOLL") && reason.contains("attached"), "{reason}");
+    waker.wake();
+    let mut woken = false;
+    backend.poll(Some(WAIT), &mut |c| woken |= matches!(c, Completion::Woken)).unwrap();
+    assert!(woken);
+}
+
 /// Sizes the kernel would refuse are caught before any ring exists.
 #[test]
 fn invalid_buffer_ring_sizes_are_refused_up_front() {
