@@ -136,11 +136,14 @@ impl BufRing {
         let slot_ptr = self.slot(self.tail & mask);
         let addr = self.base.as_ptr() as u64 + (self.bufs_offset + usize::from(bid) * self.size as usize) as u64;
         // SAFETY: `slot_ptr` is inside the slot array (index masked to
-        // count - 1). The slot at our tail is free: we own at least one
-        // buffer (this one), so at most count - 1 are published and the
-        // kernel's head has moved past this slot, which it reads again only
-        // after the tail store below. The three fields are written singly,
-        // leaving `resv` alone: in slot 0 it is the shared tail.
+        // count - 1). The slot at our tail is one the kernel is done with:
+        // we own at least one buffer (this one), so at most count - 1 lie
+        // between the kernel's head and our tail (published, or picked by a
+        // receive and not yet committed), and slot `tail & mask` is none of
+        // them. Without IOU_PBUF_RING_INC the kernel never writes a slot and
+        // reads this one again only after the tail store below. The three
+        // fields are written singly, leaving `resv` alone: in slot 0 it is
+        // the shared tail.
         unsafe {
             ptr::addr_of_mut!((*slot_ptr).addr).write(addr);
             ptr::addr_of_mut!((*slot_ptr).len).write(self.size);
@@ -164,9 +167,10 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `new` created. The backend
-        // drops a `BufRing` only after unregistering it with no receive in
-        // flight (it leaks it otherwise), so the kernel holds no buffer.
+        // SAFETY: unmaps exactly the mapping `new` created. A `BufRing` is
+        // dropped only while not registered: before its registration, or
+        // after `UringBackend`'s Drop unregistered it with no request left
+        // in flight (it is leaked otherwise), so the kernel uses none of it.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
     }
 }

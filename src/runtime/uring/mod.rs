@@ -151,10 +151,10 @@ impl UringBackend {
         ring.submitter()
             .register_files_sparse(direct_slots)
             .map_err(|e| setup::context(e, "registering the direct descriptor table"))?;
-        // SAFETY: the ring memory is `bufs`' mapping, which lives in the
-        // backend until `Drop` has unregistered it (or is leaked). Were the
-        // registration to fail, or were `ring` dropped first below, no
-        // receive has been submitted, so the kernel never uses the buffers.
+        // SAFETY: the ring memory is `bufs`' mapping, page-aligned and sized
+        // for `count` slots. It moves into the backend just below (nothing in
+        // between can fail) and stays mapped until `Drop` has unregistered
+        // it with no request in flight, or forever (leaked) otherwise.
         unsafe { ring.submitter().register_buf_ring_with_flags(bufs.ring_addr(), bufs.count(), BGID, 0) }
             .map_err(|e| setup::context(e, "registering the provided buffer ring (Linux 5.19+)"))?;
         let mut backend = Self {
