@@ -524,7 +524,8 @@ fn address_hint(value: &str) -> &'static str {
 fn check_distinct(tls: &[SocketAddr], h2c: &[SocketAddr]) -> Result<(), ConfigError> {
     let all: Vec<(SocketAddr, &'static str)> =
         tls.iter().map(|&a| (a, "--listen")).chain(h2c.iter().map(|&a| (a, "--h2c-listen"))).collect();
-    for (i, &(a, first)) in all.iter().enumerate() {
+    // Port 0 means "any free port": each such listener gets its own.
+    for (i, &(a, first)) in all.iter().enumerate().filter(|(_, (a, _))| a.port() != 0) {
         if let Some(&(_, second)) = all[i + 1..].iter().find(|(b, _)| *b == a) {
             return Err(ConfigError::DuplicateAddress { addr: a, first, second });
         }
@@ -539,7 +540,7 @@ fn check_distinct(tls: &[SocketAddr], h2c: &[SocketAddr]) -> Result<(), ConfigEr
         for &h in h2c {
             let same_family = t.is_ipv4() == h.is_ipv4();
             let wildcard = t.ip().is_unspecified() || h.ip().is_unspecified();
-            if same_family && t.port() == h.port() && wildcard {
+            if same_family && t.port() == h.port() && t.port() != 0 && wildcard {
                 return Err(ConfigError::OverlappingAddresses { tls: t, h2c: h });
             }
         }

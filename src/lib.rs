@@ -4,6 +4,7 @@
 //! connection state machine, all sans-IO (bytes in, events out). The
 //! [`runtime`] drives sockets: one worker per core on io_uring or epoll.
 
+pub mod app;
 pub mod config;
 pub mod h2;
 pub mod runtime;

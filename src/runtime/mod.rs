@@ -16,6 +16,7 @@ use std::time::Duration;
 pub mod epoll;
 pub mod listen;
 pub mod signals;
+pub mod spawn;
 #[cfg(not(feature = "epoll"))]
 pub mod uring;
 pub mod worker;

@@ -1,5 +1,6 @@
 //! The small built-in site served until the blog exists: a page at `/`,
-//! 404 elsewhere, 405 for methods other than GET and HEAD.
+//! a 1 MiB body at `/big` (for flow-control tests and the big-file
+//! benchmark), 404 elsewhere, 405 for methods other than GET and HEAD.
 
 use bytes::Bytes;
 
@@ -24,11 +25,11 @@ struct Prebuilt {
 }
 
 impl Prebuilt {
-    fn new(status: u16, body: &'static str, extra: &[(&'static [u8], &'static [u8])]) -> Self {
+    fn new(status: u16, body: Bytes, content_type: &'static [u8], extra: &[(&'static [u8], &'static [u8])]) -> Self {
         let mut headers: Vec<(&'static [u8], &'static [u8])> =
-            vec![(b"content-type", b"text/html; charset=utf-8"), (b"server", b"h2ring")];
+            vec![(b"content-type", content_type), (b"server", b"h2ring")];
         headers.extend_from_slice(extra);
-        Self { status, headers, body: Bytes::from_static(body.as_bytes()) }
+        Self { status, headers, body }
     }
 
     fn respond(&self, method: Method) -> Response<'_> {
@@ -38,8 +39,17 @@ impl Prebuilt {
     }
 }
 
+/// The bytes of `/big`: 1 MiB of a repeating, not-quite-periodic pattern
+/// (so a misplaced chunk shows up in a comparison).
+pub fn big_body() -> Bytes {
+    (0..1u32 << 20).map(|i| (i.wrapping_mul(31) % 251) as u8).collect::<Vec<u8>>().into()
+}
+
+const HTML: &[u8] = b"text/html; charset=utf-8";
+
 pub struct BuiltinSite {
     index: Prebuilt,
+    big: Prebuilt,
     not_found: Prebuilt,
     not_allowed: Prebuilt,
 }
@@ -47,9 +57,10 @@ pub struct BuiltinSite {
 impl Default for BuiltinSite {
     fn default() -> Self {
         Self {
-            index: Prebuilt::new(200, PAGE, &[(b"cache-control", b"no-cache")]),
-            not_found: Prebuilt::new(404, NOT_FOUND, &[]),
-            not_allowed: Prebuilt::new(405, "", &[(b"allow", b"GET, HEAD")]),
+            index: Prebuilt::new(200, Bytes::from_static(PAGE.as_bytes()), HTML, &[(b"cache-control", b"no-cache")]),
+            big: Prebuilt::new(200, big_body(), b"application/octet-stream", &[(b"cache-control", b"no-cache")]),
+            not_found: Prebuilt::new(404, Bytes::from_static(NOT_FOUND.as_bytes()), HTML, &[]),
+            not_allowed: Prebuilt::new(405, Bytes::new(), HTML, &[(b"allow", b"GET, HEAD")]),
         }
     }
 }
@@ -62,6 +73,7 @@ impl Handler for BuiltinSite {
         }
         match request.path() {
             b"/" => self.index.respond(method),
+            b"/big" => self.big.respond(method),
             _ => self.not_found.respond(method),
         }
     }
