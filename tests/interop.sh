@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Interop: the real h2ring binary against curl --http2, nghttp, h2load and
+# openssl s_client, on loopback. Usage: tests/interop.sh PATH/TO/h2ring
+# A missing tool is skipped with a loud message, and fails when CI is set.
+set -uo pipefail
+
+BIN=${1:?usage: tests/interop.sh PATH/TO/h2ring}
+work=$(mktemp -d)
+pass=0
+fail=0
+server_pid=
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill "$server_pid"; wait "$server_pid" 2>/dev/null; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+have() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ -n "${CI:-}" ]; then
+    bad "$1 is not installed (apt-get install $2)"
+  else
+    echo "SKIPPED: $1 is not installed (apt-get install $2); its interop checks did not run" >&2
+  fi
+  return 1
+}
+
+"$BIN" --listen 127.0.0.1:0 --h2c-listen 127.0.0.1:0 --workers 2 --certs-dir "$work/certs" 2>"$work/log" &
+server_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
+line=$(grep "listening on" "$work/log") || { cat "$work/log"; echo "h2ring did not start"; exit 1; }
+tls=$(sed -E 's|.*https://127\.0\.0\.1:([0-9]+).*|\1|' <<<"$line")
+h2c=$(sed -E 's|.*h2c://127\.0\.0\.1:([0-9]+).*|\1|' <<<"$line")
+cert="$work/certs/dev-cert.pem"
+url="https://localhost:$tls"
+echo "interop: $line"
+
+if have curl curl; then
+  got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/page" -w '%{http_version} %{http_code}' "$url/")
+  [ "$got" = "2 200" ] && grep -q "<h1>h2ring</h1>" "$work/page" && ok "curl --http2 over TLS: $got" || bad "curl --http2 over TLS: $got"
+  got=$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' "http://127.0.0.1:$h2c/")
+  [ "$got" = "2 200" ] && ok "curl --http2-prior-knowledge (h2c): $got" || bad "curl h2c: $got"
+  got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code} %{size_download}' "$url/big")
+  [ "$got" = "200 1048576" ] && ok "curl 1 MiB body: $got" || bad "curl 1 MiB body: $got"
+  got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code}' "$url/missing")
+  [ "$got" = "404" ] && ok "curl 404" || bad "curl 404: $got"
+fi
+
+if have nghttp nghttp2-client; then
+  out=$(nghttp -nv "https://127.0.0.1:$tls/" "https://127.0.0.1:$tls/big" 2>&1)
+  n=$(grep -c ':status: 200' <<<"$out")
+  [ "$n" = 2 ] && ok "nghttp: two streams, both 200" || bad "nghttp: $n × 200 in: $(tail -5 <<<"$out")"
+  out=$(nghttp -nv "http://127.0.0.1:$h2c/" 2>&1)
+  grep -q ':status: 200' <<<"$out" && ok "nghttp h2c: 200" || bad "nghttp h2c: $(tail -3 <<<"$out")"
+fi
+
+h2load_check() {
+  local name=$1; shift
+  local out
+  out=$(timeout 60 h2load "$@" 2>&1)
+  local summary
+  summary=$(grep -E '^requests:' <<<"$out")
+  # requests: N total, N started, N done, N succeeded, 0 failed, 0 errored, 0 timeout
+  if [[ $summary =~ ^requests:\ ([0-9]+)\ total,.*\ ([0-9]+)\ succeeded,\ 0\ failed,\ 0\ errored ]] &&
+    [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]; then
+    ok "h2load $name: $summary"
+  else
+    bad "h2load $name: ${summary:-$(tail -5 <<<"$out")}"
+  fi
+}
+if have h2load nghttp2-client; then
+  h2load_check "TLS" -n 20000 -c 16 -m 16 "https://127.0.0.1:$tls/"
+  h2load_check "h2c" -n 20000 -c 16 -m 16 "http://127.0.0.1:$h2c/"
+  h2load_check "TLS 1 MiB" -n 100 -c 4 -m 2 "https://127.0.0.1:$tls/big"
+fi
+
+if have openssl openssl; then
+  out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -tls1_3 -alpn h2 -servername localhost </dev/null 2>&1)
+  grep -q "ALPN protocol: h2" <<<"$out" && grep -q "TLSv1.3" <<<"$out" && ok "openssl s_client: TLSv1.3, ALPN h2" ||
+    bad "openssl s_client h2: $(grep -E 'ALPN|Protocol' <<<"$out")"
+  out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -alpn http/1.1 </dev/null 2>&1)
+  grep -qi "no application protocol" <<<"$out" && ok "openssl s_client without h2: no_application_protocol alert" ||
+    bad "openssl without h2: $(grep -i alert <<<"$out" | head -2)"
+  out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -tls1_2 -alpn h2 </dev/null 2>&1 | tr -d "\000")
+  grep -qi "alert protocol version" <<<"$out" && ok "openssl s_client -tls1_2: protocol_version alert" ||
+    bad "openssl -tls1_2: $(grep -i alert <<<"$out" | head -2)"
+fi
+
+kill -TERM "$server_pid"
+wait "$server_pid"
+rc=$?
+server_pid=
+[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || bad "SIGTERM: exit $rc"
+
+echo "interop: $pass passed, $fail failed"
+[ "$fail" = 0 ]
