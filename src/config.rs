@@ -53,7 +53,8 @@ pub struct Config {
     /// [`crate::tls::ensure_dev_cert`] in `certs_dir`. Always `None` without
     /// a TLS listener.
     pub cert_and_key: Option<(PathBuf, PathBuf)>,
-    /// The directory whose files are served.
+    /// The blog's Markdown sources (rendered by the blog; until then only
+    /// checked to exist).
     pub content: PathBuf,
     /// Worker threads, `1..=MAX_WORKERS`.
     pub workers: usize,
@@ -237,7 +238,8 @@ const KEY_HELP: &str = "\
 PEM private key of --cert: PKCS#8, SEC1 or PKCS#1, unencrypted;
 needs --cert [default: the development key, see --certs-dir]";
 
-const CONTENT_HELP: &str = "Directory whose files are served";
+const CONTENT_HELP: &str =
+    "Directory of the blog's Markdown posts (this build serves a built-in page and only checks that it exists)";
 
 const SQPOLL_IDLE_HELP: &str = "\
 How long the SQPOLL thread keeps polling an idle queue before it
@@ -266,7 +268,7 @@ Where the self-signed development certificate for localhost,
 dev-key.pem readable by its owner only) and reused after; only
 without --cert/--key";
 
-const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring. Serves the files under --content.";
+const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring, thread per core.";
 
 const AFTER_HELP: &str = "\
 Addresses are IP:PORT, IPv6 in brackets: 127.0.0.1:8443, 0.0.0.0:443, [::1]:8443, [::]:443.
