@@ -207,3 +207,19 @@ fn sigterm_mid_load_finishes_in_flight_requests_and_exits_zero() {
         assert!(body == want, "a response was cut short by the shutdown");
     }
 }
+
+#[cfg(not(feature = "epoll"))]
+#[test]
+fn sqpoll_mode_serves_and_says_so() {
+    let server = Server::start(&["--sqpoll", "--sqpoll-idle-ms", "50"]);
+    assert!(server.start_line.contains("io_uring, SQPOLL"), "{}", server.start_line);
+    within(async {
+        let client = connect_tls(&server, h2::client::Builder::new()).await;
+        for _ in 0..20 {
+            let (status, _, _) = fetch(&client, request("GET", "/")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (_, _, body) = fetch(&client, request("GET", "/big")).await;
+        assert!(body == big_body());
+    });
+}

@@ -51,6 +51,8 @@ pub struct Server {
     pub h2c: SocketAddr,
     pub certs: TempDir,
     pub stderr: mpsc::Receiver<String>,
+    /// The "listening on …" line.
+    pub start_line: String,
 }
 
 impl Server {
@@ -83,7 +85,7 @@ impl Server {
             line[at..].split([' ', ';']).next().unwrap().parse().unwrap()
         };
         let (tls, h2c) = (addr("https://"), addr("h2c://"));
-        Server { child, tls, h2c, certs, stderr: rx }
+        Server { child, tls, h2c, certs, stderr: rx, start_line: line }
     }
 
     pub fn pid(&self) -> u32 {
