@@ -6,6 +6,7 @@ use bytes::{Buf, Bytes};
 use super::{Connection, Phase, SendError};
 use crate::h2::error::ErrorCode;
 use crate::h2::frame::{self, FRAME_HEADER_LEN, FrameHeader, FrameType, flags};
+use crate::h2::hpack::format_decimal;
 
 impl Connection {
     /// Submits the response on `stream_id`: `headers` are regular fields
@@ -207,22 +208,9 @@ impl Connection {
     }
 }
 
-/// Formats `n` in decimal into the end of `buf` without allocating.
-fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::format_decimal;
+    use crate::h2::hpack::format_decimal;
 
     #[test]
     fn decimal_formatting() {

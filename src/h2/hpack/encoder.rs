@@ -296,8 +296,8 @@ impl HpackEncoder {
             404 => 13,
             500 => 14,
             _ => {
-                let mut buf = [0u8; 5];
-                let digits = format_u16(status, &mut buf);
+                let mut buf = [0u8; 20];
+                let digits = format_decimal(u64::from(status), &mut buf);
                 self.encode_field_with(b":status", digits, Indexing::Incremental, dst);
                 return;
             }
@@ -332,15 +332,16 @@ fn is_sensitive(name: &[u8], value: &[u8]) -> bool {
     }
 }
 
-/// Decimal digits of `v` without allocating.
-fn format_u16(mut v: u16, buf: &mut [u8; 5]) -> &[u8] {
-    let mut i = buf.len();
+/// Decimal digits of `n` in the end of `buf`, without allocating (for
+/// `:status` here and `content-length` in the connection).
+pub(crate) fn format_decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
     loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
         }
     }
 }

@@ -18,6 +18,7 @@ mod table;
 use std::fmt;
 
 pub use decoder::{DecodeLimits, HeaderField, HpackDecoder};
+pub(crate) use encoder::format_decimal;
 pub use encoder::{HpackEncoder, HuffmanPolicy, Indexing};
 
 /// SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 §6.5.2).
