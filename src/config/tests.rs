@@ -1,0 +1,313 @@
+//! The command line: defaults, every flag, every mistake.
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    Config::from_args(std::iter::once("h2ring").chain(args.iter().copied()))
+}
+
+fn err(args: &[&str]) -> ConfigError {
+    let e = parse(args).expect_err("must be rejected");
+    let line = e.to_string();
+    assert!(!line.contains('\n') && !line.is_empty(), "not one line: {line:?}");
+    assert_eq!(e.exit_code(), 1);
+    e
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn defaults() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(c.listen, vec![addr("127.0.0.1:8443")]);
+    assert!(c.h2c_listen.is_empty());
+    assert_eq!(c.cert_and_key, None);
+    assert_eq!(c.content, PathBuf::from("content"));
+    assert_eq!(c.workers, std::thread::available_parallelism().unwrap().get().min(MAX_WORKERS));
+    assert_eq!(c.sqpoll, DEFAULT_SQPOLL && !cfg!(feature = "epoll"));
+    assert_eq!(c.sqpoll_idle, Duration::from_millis(1000));
+    assert_eq!(c.shutdown_grace, Duration::from_millis(5000));
+    assert_eq!(c.handshake_timeout, Duration::from_millis(10_000));
+    assert_eq!(c.header_timeout, Duration::from_millis(10_000));
+    assert_eq!(c.idle_timeout, Duration::from_millis(60_000));
+    assert_eq!(c.certs_dir, PathBuf::from("certs"));
+    assert!(c.tls_enabled());
+}
+
+#[test]
+fn every_flag_set() {
+    let c = parse(&[
+        "--listen=0.0.0.0:443",
+        "--cert",
+        "c.pem",
+        "--key",
+        "k.pem",
+        "--content",
+        "/srv/www",
+        "--workers",
+        "3",
+        "--shutdown-grace-ms",
+        "0",
+        "--handshake-timeout-ms",
+        "1",
+        "--header-timeout-ms",
+        "2",
+        "--idle-timeout-ms",
+        "86400000",
+    ])
+    .unwrap();
+    assert_eq!(c.listen, vec![addr("0.0.0.0:443")]);
+    assert_eq!(c.cert_and_key, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+    assert_eq!(c.content, PathBuf::from("/srv/www"));
+    assert_eq!(c.workers, 3);
+    assert_eq!(c.shutdown_grace, Duration::ZERO);
+    assert_eq!(c.handshake_timeout, Duration::from_millis(1));
+    assert_eq!(c.header_timeout, Duration::from_millis(2));
+    assert_eq!(c.idle_timeout, Duration::from_secs(86_400));
+}
+
+#[test]
+fn listen_is_repeatable_with_ipv4_and_ipv6() {
+    let c = parse(&[
+        "--listen",
+        "127.0.0.1:8443",
+        "--listen",
+        "[::1]:8443",
+        "--listen",
+        "[::]:443",
+        "--listen",
+        "0.0.0.0:443",
+    ])
+    .unwrap();
+    assert_eq!(c.listen, vec![addr("127.0.0.1:8443"), addr("[::1]:8443"), addr("[::]:443"), addr("0.0.0.0:443")]);
+    assert!(c.h2c_listen.is_empty());
+}
+
+#[test]
+fn h2c_only_has_no_tls_listener() {
+    let c = parse(&["--h2c-listen", "127.0.0.1:8080", "--h2c-listen", "[::1]:8080"]).unwrap();
+    assert!(c.listen.is_empty());
+    assert!(!c.tls_enabled());
+    assert_eq!(c.h2c_listen, vec![addr("127.0.0.1:8080"), addr("[::1]:8080")]);
+
+    let both = parse(&["--h2c-listen", "127.0.0.1:8080", "--listen", "127.0.0.1:8443"]).unwrap();
+    assert_eq!(both.listen, vec![addr("127.0.0.1:8443")]);
+    // A wildcard and a specific address on different ports are fine.
+    parse(&["--listen", "0.0.0.0:8443", "--h2c-listen", "127.0.0.1:8080"]).unwrap();
+    // IPv6 sockets are V6ONLY: [::] does not cover 127.0.0.1.
+    parse(&["--listen", "[::]:8443", "--h2c-listen", "127.0.0.1:8443"]).unwrap();
+}
+
+#[test]
+fn help_explains_every_flag_and_default() {
+    let e = parse(&["--help"]).unwrap_err();
+    assert!(e.is_help_or_version());
+    assert_eq!(e.exit_code(), 0);
+    let ConfigError::HelpOrVersion(text) = &e else { unreachable!() };
+    assert_eq!(text, &Config::help_text());
+    for arg in Args::command().get_arguments() {
+        let long = format!("--{}", arg.get_long().unwrap());
+        assert!(text.contains(&long), "--help does not mention {long}");
+    }
+    for flag in [
+        "--listen",
+        "--h2c-listen",
+        "--cert",
+        "--key",
+        "--content",
+        "--workers",
+        "--sqpoll",
+        "--no-sqpoll",
+        "--sqpoll-idle-ms",
+        "--shutdown-grace-ms",
+        "--handshake-timeout-ms",
+        "--header-timeout-ms",
+        "--idle-timeout-ms",
+        "--certs-dir",
+    ] {
+        assert!(text.contains(&format!("{flag} ")), "--help does not mention {flag}");
+    }
+    for default in [
+        "[default: 127.0.0.1:8443",
+        "[default: none]",
+        "[default: content]",
+        "[default: the number of online CPUs",
+        "[default: 1000]",
+        "[default: 5000]",
+        "[default: 10000]",
+        "[default: 60000]",
+        "[default: certs]",
+        "the development certificate",
+        "the development key",
+    ] {
+        assert!(text.contains(default), "--help lacks {default:?}");
+    }
+    assert!(text.contains(&format!("[default: {}]", on_off(DEFAULT_SQPOLL))));
+    assert!(text.contains(&MAX_MS.to_string()), "the help's range must follow MAX_MS");
+    // Every argument has help text.
+    assert!(Args::command().get_arguments().all(|a| a.get_help().is_some()));
+    assert!(matches!(parse(&["-h"]), Err(ConfigError::HelpOrVersion(_))));
+}
+
+#[test]
+fn version() {
+    let e = parse(&["--version"]).unwrap_err();
+    assert_eq!(e, ConfigError::HelpOrVersion(format!("h2ring {}\n", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(e.exit_code(), 0);
+}
+
+#[test]
+fn cert_and_key_come_together() {
+    assert_eq!(err(&["--cert", "c.pem"]), ConfigError::CertWithoutKey);
+    assert_eq!(err(&["--key", "k.pem"]), ConfigError::KeyWithoutCert);
+    assert!(err(&["--cert", "c.pem"]).to_string().starts_with("--cert given without --key"));
+    assert!(err(&["--key", "k.pem"]).to_string().starts_with("--key given without --cert"));
+    assert_eq!(
+        err(&["--h2c-listen", "127.0.0.1:8080", "--cert", "c", "--key", "k"]),
+        ConfigError::CertWithoutTlsListener
+    );
+}
+
+#[test]
+fn certs_dir_only_for_the_dev_cert() {
+    assert_eq!(parse(&["--certs-dir", "/etc/h2ring"]).unwrap().certs_dir, PathBuf::from("/etc/h2ring"));
+    assert_eq!(
+        err(&["--certs-dir", "x", "--cert", "c", "--key", "k"]),
+        ConfigError::CertsDirUnused { with_cert: true }
+    );
+    assert_eq!(
+        err(&["--certs-dir", "x", "--h2c-listen", "127.0.0.1:8080"]),
+        ConfigError::CertsDirUnused { with_cert: false }
+    );
+}
+
+#[test]
+fn workers_range() {
+    assert_eq!(parse(&["--workers", "1"]).unwrap().workers, 1);
+    assert_eq!(parse(&["--workers", "1024"]).unwrap().workers, 1024);
+    for bad in ["0", "1025", "-1", "9223372036854775807"] {
+        let e = err(&["--workers", bad]);
+        assert!(matches!(e, ConfigError::OutOfRange { flag: "--workers", .. }), "{e}");
+        assert!(e.to_string().starts_with("--workers must be between 1 and 1024"), "{e}");
+    }
+    assert!(matches!(err(&["--workers", "many"]), ConfigError::Usage(_)));
+    assert!(matches!(err(&["--workers", "99999999999999999999"]), ConfigError::Usage(_)));
+}
+
+#[test]
+fn millisecond_ranges() {
+    for flag in ["--sqpoll-idle-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+        let mut args = vec![flag, "0"];
+        if flag == "--sqpoll-idle-ms" {
+            if cfg!(feature = "epoll") {
+                continue;
+            }
+            args.push("--sqpoll");
+        }
+        let e = err(&args);
+        assert!(matches!(e, ConfigError::OutOfRange { min: 1, .. }), "{e}");
+        assert!(e.to_string().starts_with(&format!("{flag} must be between 1 and 86400000")), "{e}");
+    }
+    for flag in ["--shutdown-grace-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+        let e = err(&[flag, "86400001"]);
+        assert!(e.to_string().contains("24 hours"), "{e}");
+        let e = err(&[flag, "-5"]);
+        assert!(e.to_string().ends_with("not -5 (the maximum is 24 hours)"), "{e}");
+    }
+}
+
+#[test]
+fn invalid_addresses_say_what_is_wrong() {
+    let cases = [
+        ("x", "expected IP:PORT"),
+        ("localhost:8443", "host names are not resolved"),
+        ("::1:8443", "IPv6 address needs brackets"),
+        ("::1", "IPv6 address needs brackets"),
+        ("127.0.0.1", "missing the port"),
+        ("8443", "missing the IP address"),
+        (":8443", "missing the IP address"),
+        ("127.0.0.1:70000", "port must be a number"),
+        ("127.0.0.1:http", "port must be a number"),
+        ("[::1]8443", "expected IP:PORT"),
+    ];
+    for (value, reason) in cases {
+        for flag in ["--listen", "--h2c-listen"] {
+            let e = err(&[flag, value]);
+            let line = e.to_string();
+            assert!(line.starts_with(&format!("invalid {flag} address \"{value}\": ")), "{line}");
+            assert!(line.contains(reason), "{value}: {line}");
+        }
+    }
+}
+
+#[test]
+fn duplicate_and_overlapping_addresses() {
+    let a = addr("127.0.0.1:8443");
+    assert_eq!(
+        err(&["--listen", "127.0.0.1:8443", "--listen", "127.0.0.1:8443"]),
+        ConfigError::DuplicateAddress { addr: a, first: "--listen", second: "--listen" }
+    );
+    assert_eq!(
+        err(&["--listen", "127.0.0.1:8443", "--listen", "127.0.0.1:8443"]).to_string(),
+        "--listen 127.0.0.1:8443 is given twice"
+    );
+    let e = err(&["--listen", "[::1]:8443", "--h2c-listen", "[0:0::1]:8443"]);
+    assert_eq!(
+        e,
+        ConfigError::DuplicateAddress { addr: addr("[::1]:8443"), first: "--listen", second: "--h2c-listen" }
+    );
+    assert!(e.to_string().contains("both --listen and --h2c-listen"));
+    let e = err(&["--h2c-listen", "127.0.0.1:80", "--h2c-listen", "127.0.0.1:80"]);
+    assert!(e.to_string().starts_with("--h2c-listen 127.0.0.1:80 is given twice"), "{e}");
+
+    for (tls, h2c) in [("0.0.0.0:8443", "127.0.0.1:8443"), ("127.0.0.1:8443", "0.0.0.0:8443"), ("[::1]:1", "[::]:1")] {
+        let e = err(&["--listen", tls, "--h2c-listen", h2c]);
+        assert_eq!(e, ConfigError::OverlappingAddresses { tls: addr(tls), h2c: addr(h2c) });
+    }
+}
+
+#[test]
+fn sqpoll_switches() {
+    if cfg!(feature = "epoll") {
+        assert_eq!(err(&["--sqpoll"]), ConfigError::SqpollNeedsUring);
+        assert!(!parse(&["--no-sqpoll"]).unwrap().sqpoll);
+        return;
+    }
+    assert!(parse(&["--sqpoll"]).unwrap().sqpoll);
+    assert!(!parse(&["--no-sqpoll"]).unwrap().sqpoll);
+    // The last one wins, as with most Unix tools.
+    assert!(!parse(&["--sqpoll", "--no-sqpoll"]).unwrap().sqpoll);
+    assert!(parse(&["--no-sqpoll", "--sqpoll"]).unwrap().sqpoll);
+    let c = parse(&["--sqpoll", "--sqpoll-idle-ms", "50"]).unwrap();
+    assert_eq!(c.sqpoll_idle, Duration::from_millis(50));
+    assert_eq!(err(&["--no-sqpoll", "--sqpoll-idle-ms", "50"]), ConfigError::SqpollIdleWithoutSqpoll);
+    if !DEFAULT_SQPOLL {
+        assert_eq!(err(&["--sqpoll-idle-ms", "50"]), ConfigError::SqpollIdleWithoutSqpoll);
+    }
+}
+
+#[test]
+fn parser_errors_are_one_line_with_tips() {
+    let e = err(&["--lsten", "127.0.0.1:1"]);
+    assert_eq!(
+        e.to_string(),
+        "unexpected argument '--lsten' found; a similar argument exists: '--listen' (see --help)"
+    );
+    assert!(matches!(err(&["serve"]), ConfigError::Usage(_)));
+    assert!(matches!(err(&["--workers"]), ConfigError::Usage(_)));
+    assert!(matches!(err(&["--workers", "2", "--workers", "3"]), ConfigError::Usage(_)));
+    assert!(matches!(err(&["--cert", ""]), ConfigError::Usage(_)));
+    assert!(matches!(err(&["--sqpoll=yes"]), ConfigError::Usage(_)));
+}
+
+#[test]
+fn content_dir_check() {
+    let ok = parse(&["--content", env!("CARGO_MANIFEST_DIR")]).unwrap();
+    ok.check_content_dir().unwrap();
+    let missing = parse(&["--content", "/nonexistent/h2ring-content"]).unwrap();
+    let e = missing.check_content_dir().unwrap_err();
+    assert!(e.to_string().starts_with("--content /nonexistent/h2ring-content: no such directory"), "{e}");
+    let file = parse(&["--content", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]).unwrap();
+    assert!(file.check_content_dir().unwrap_err().to_string().ends_with("not a directory"));
+}
