@@ -3,6 +3,8 @@
 //! error is one line on stderr and exit status 1.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use crate::h2::conn::ConnConfig;
 use crate::runtime::spawn::{self, RuntimeOptions};
 use crate::runtime::{signals, worker::WorkerShared};
 use crate::server::builtin::BuiltinSite;
+use crate::server::handler_cell::HandlerCell;
 use crate::server::session::{SessionConfig, Timeouts};
 use crate::tls;
 
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
     let shared = Arc::new(WorkerShared {
         sessions: SessionConfig {
             tls,
+            hsts: (config.hsts_max_age > 0).then(|| Bytes::from(format!("max-age={}", config.hsts_max_age))),
             h2: ConnConfig::default(),
             timeouts: Timeouts {
                 handshake: config.handshake_timeout,
@@ -54,7 +58,7 @@ pub fn main() -> i32 {
                 idle: config.idle_timeout,
             },
         },
-        handler: Arc::new(BuiltinSite::default()),
+        handler: Arc::new(HandlerCell::new(Arc::new(BuiltinSite::default()))),
         shutdown: Arc::new(AtomicBool::new(false)),
         shutdown_grace: config.shutdown_grace,
     });

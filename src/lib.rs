@@ -9,4 +9,5 @@ pub mod config;
 pub mod h2;
 pub mod runtime;
 pub mod server;
+pub mod site;
 pub mod tls;

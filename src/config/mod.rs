@@ -39,6 +39,9 @@ const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 5000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Two years: what the HSTS preload list asks for.
+const DEFAULT_HSTS_MAX_AGE: u64 = 63_072_000;
+const MAX_HSTS_MAX_AGE: u64 = 1_000_000_000;
 
 /// The validated configuration of one server process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +75,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Where the development certificate lives.
     pub certs_dir: PathBuf,
+    /// `strict-transport-security: max-age=N` on TLS responses; 0: none.
+    pub hsts_max_age: u64,
 }
 
 /// Why the command line was not accepted. `Display` is one line, without a
@@ -238,8 +243,15 @@ const KEY_HELP: &str = "\
 PEM private key of --cert: PKCS#8, SEC1 or PKCS#1, unencrypted;
 needs --cert [default: the development key, see --certs-dir]";
 
-const CONTENT_HELP: &str =
-    "Directory of the blog's Markdown posts (this build serves a built-in page and only checks that it exists)";
+const CONTENT_HELP: &str = "\
+The blog: site.conf, about.md, posts/*.md and static/, rendered
+at start-up and again on SIGHUP";
+
+const HSTS_HELP: &str = "\
+strict-transport-security max-age sent on TLS responses;
+0 sends none [default: 63072000 (two years) with --cert,
+0 with the development certificate, so a browser does not pin
+https on localhost]; 0-1000000000";
 
 const SQPOLL_IDLE_HELP: &str = "\
 How long the SQPOLL thread keeps polling an idle queue before it
@@ -328,6 +340,9 @@ struct Args {
 
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CERTS_DIR, help = CERTS_DIR_HELP)]
     certs_dir: PathBuf,
+
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, help = HSTS_HELP)]
+    hsts_max_age: Option<i64>,
 }
 
 impl Config {
@@ -463,6 +478,15 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         return Err(ConfigError::SqpollIdleWithoutSqpoll);
     }
 
+    let hsts_max_age = match args.hsts_max_age {
+        None if cert_and_key.is_some() => DEFAULT_HSTS_MAX_AGE,
+        None => 0,
+        Some(v) => match u64::try_from(v) {
+            Ok(v) if v <= MAX_HSTS_MAX_AGE => v,
+            _ => return Err(ConfigError::OutOfRange { flag: "--hsts-max-age", value: v, min: 0, max: MAX_HSTS_MAX_AGE }),
+        },
+    };
+
     Ok(Config {
         listen,
         h2c_listen,
@@ -478,6 +502,7 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         header_timeout: ms("--header-timeout-ms", args.header_timeout_ms, 1)?,
         idle_timeout: ms("--idle-timeout-ms", args.idle_timeout_ms, 1)?,
         certs_dir: args.certs_dir,
+        hsts_max_age,
     })
 }
 

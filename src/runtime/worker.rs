@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Backend, Completion, ConnKey};
-use crate::server::Handler;
-use crate::server::session::{RECORD_PLAINTEXT, Session, SessionConfig};
+use crate::server::handler_cell::HandlerCell;
+use crate::server::httpdate::DateCache;
+use crate::server::session::{RECORD_PLAINTEXT, Responder, Session, SessionConfig};
 
 /// How much one connection may send per loop turn before others get a go.
 const SEND_BATCH: usize = 256 * 1024;
@@ -19,7 +20,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// What every worker of a server shares (read-only on the hot path).
 pub struct WorkerShared {
     pub sessions: SessionConfig,
-    pub handler: Arc<dyn Handler>,
+    /// The site; replaced on SIGHUP, picked up at the next loop turn.
+    pub handler: Arc<HandlerCell>,
     /// Set by the signal thread; the worker is woken through its `Waker`.
     pub shutdown: Arc<AtomicBool>,
     pub shutdown_grace: Duration,
@@ -42,8 +44,11 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Resul
     let mut next_tick = Instant::now() + TICK;
     let mut stopping: Option<Instant> = None;
     let mut open = 0usize;
+    let mut handler = shared.handler.local();
+    let mut date = DateCache::new(SystemTime::now());
 
     loop {
+        handler.refresh();
         let now = Instant::now();
         let mut until = next_tick;
         if let Some(deadline) = stopping {
@@ -67,7 +72,10 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Resul
                 }
                 Completion::Received { conn, data } => {
                     if let Some(slot) = slots.get_mut(conn).and_then(Option::as_mut) {
-                        slot.session.on_recv(data, &shared.sessions, shared.handler.as_ref(), &mut scratch, now);
+                        // A clock read per completion; formatted once a second.
+                        date.update(SystemTime::now());
+                        let responder = Responder { handler: handler.get(), date: date.value() };
+                        slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
                         dirty.push(conn);
                     }
                 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{Handler, Response};
+use super::{Handler, Response, ResponseField};
 use crate::h2::conn::{Method, RequestHead};
 
 const PAGE: &str = "<!doctype html>
@@ -20,15 +20,15 @@ const NOT_FOUND: &str = "<!doctype html>
 /// Each response's header fields, built once at start-up.
 struct Prebuilt {
     status: u16,
-    headers: Vec<(&'static [u8], &'static [u8])>,
+    headers: Vec<ResponseField>,
     body: Bytes,
 }
 
 impl Prebuilt {
     fn new(status: u16, body: Bytes, content_type: &'static [u8], extra: &[(&'static [u8], &'static [u8])]) -> Self {
-        let mut headers: Vec<(&'static [u8], &'static [u8])> =
-            vec![(b"content-type", content_type), (b"server", b"h2ring")];
-        headers.extend_from_slice(extra);
+        let mut headers =
+            vec![ResponseField::from_static(b"content-type", content_type), ResponseField::from_static(b"server", b"h2ring")];
+        headers.extend(extra.iter().map(|&(n, v)| ResponseField::from_static(n, v)));
         Self { status, headers, body }
     }
 

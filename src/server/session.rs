@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rustls::ServerConfig;
 use rustls::server::{Acceptor, ServerConnection};
 
@@ -34,6 +35,9 @@ pub struct Timeouts {
 /// What every session of a server shares.
 pub struct SessionConfig {
     pub tls: Option<Arc<ServerConfig>>,
+    /// The `strict-transport-security` value sent on TLS connections
+    /// (never on cleartext ones: RFC 6797 §7.2); `None` sends none.
+    pub hsts: Option<Bytes>,
     pub h2: ConnConfig,
     pub timeouts: Timeouts,
 }
@@ -104,7 +108,7 @@ impl Session {
         &mut self,
         mut data: &[u8],
         cfg: &SessionConfig,
-        handler: &dyn Handler,
+        responder: &Responder<'_>,
         scratch: &mut [u8],
         now: Instant,
     ) {
@@ -115,7 +119,7 @@ impl Session {
         while self.close.is_none() && (!data.is_empty() || unprocessed) {
             match &mut self.transport {
                 Transport::Plain => {
-                    feed_h2(&mut self.h2, &mut self.close, data, handler);
+                    feed_h2(&mut self.h2, &mut self.close, data, responder, None);
                     data = &[];
                 }
                 Transport::Accepting(acceptor) => {
@@ -165,7 +169,10 @@ impl Session {
                                 self.close_with(CloseReason::PeerClosed);
                                 break;
                             }
-                            Ok(n) => feed_h2(&mut self.h2, &mut self.close, &scratch[..n], handler),
+                            Ok(n) => {
+                                let hsts = cfg.hsts.as_deref();
+                                feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts)
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => {
                                 self.close_with(CloseReason::PeerClosed);
@@ -303,8 +310,21 @@ impl Session {
     }
 }
 
+/// What a worker lends its sessions to answer requests: the handler (the
+/// worker's current site) and the `date` value of this second.
+pub struct Responder<'a> {
+    pub handler: &'a dyn Handler,
+    pub date: &'a [u8],
+}
+
 /// Runs plaintext through the protocol core and answers each request.
-fn feed_h2(h2: &mut Connection, close: &mut Option<CloseReason>, data: &[u8], handler: &dyn Handler) {
+fn feed_h2(
+    h2: &mut Connection,
+    close: &mut Option<CloseReason>,
+    data: &[u8],
+    responder: &Responder<'_>,
+    hsts: Option<&[u8]>,
+) {
     if h2.recv(data).is_err() {
         // GOAWAY is queued; it is flushed before the socket closes.
         close.get_or_insert(CloseReason::ProtocolError);
@@ -312,9 +332,18 @@ fn feed_h2(h2: &mut Connection, close: &mut Option<CloseReason>, data: &[u8], ha
     while let Some(event) = h2.poll_event() {
         match event {
             Event::Request { stream_id, head, .. } => {
-                let r = handler.respond(&head);
+                let r = responder.handler.respond(&head);
+                let fields = r.headers.iter().map(|f| (f.name, &f.value[..]));
+                let date = std::iter::once((&b"date"[..], responder.date));
+                let hsts = hsts.map(|v| (&b"strict-transport-security"[..], v));
                 // A stream reset meanwhile is not an error worth reporting.
-                let _ = h2.send_response_with_length(stream_id, r.status, r.headers, r.content_length, r.body);
+                let _ = h2.send_response_fields(
+                    stream_id,
+                    r.status,
+                    fields.chain(date).chain(hsts),
+                    r.content_length,
+                    r.body,
+                );
                 h2.recycle(head);
             }
             // No handler reads request bodies yet: a request with a body

@@ -34,6 +34,23 @@ impl Connection {
         content_length: Option<u64>,
         body: Bytes,
     ) -> Result<(), SendError> {
+        self.send_response_fields(stream_id, status, headers.iter().copied(), content_length, body)
+    }
+
+    /// The general form: header fields from any iterator, so a caller can
+    /// chain its prebuilt fields with per-connection ones (`date`) without
+    /// collecting them anywhere.
+    pub fn send_response_fields<'h, I>(
+        &mut self,
+        stream_id: u32,
+        status: u16,
+        headers: I,
+        content_length: Option<u64>,
+        body: Bytes,
+    ) -> Result<(), SendError>
+    where
+        I: IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    {
         if !(200..=999).contains(&status) {
             return Err(SendError::InvalidStatus);
         }
@@ -64,11 +81,11 @@ impl Connection {
     /// HPACK-encodes straight into the output buffer behind a placeholder
     /// frame header; only a block larger than the client's max frame size
     /// is moved to be split into CONTINUATION frames (§4.3).
-    fn write_header_block(
+    fn write_header_block<'h>(
         &mut self,
         id: u32,
         status: u16,
-        headers: &[(&[u8], &[u8])],
+        headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
         content_length: Option<u64>,
         end_stream: bool,
     ) {
