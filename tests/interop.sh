@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Interop: the real h2ring binary against curl --http2, nghttp, h2load and
-# openssl s_client, on loopback. Usage: tests/interop.sh PATH/TO/h2ring
+# Interop: the real h2ring binary against curl --http2, nghttp, h2load,
+# openssl s_client and headless Chromium (tests/browser.py), on loopback,
+# serving a copy of the repo's content/ plus a 1 MiB static/big.bin.
+# Usage: tests/interop.sh PATH/TO/h2ring
 # A missing tool is skipped with a loud message, and fails when CI is set.
+# Chromium's screenshots go to target/browser/<build>-*.png, <build> being
+# $H2RING_BUILD or else the backend the server reports (io_uring, epoll).
 set -uo pipefail
 
 BIN=${1:?usage: tests/interop.sh PATH/TO/h2ring}
+repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 pass=0
 fail=0
@@ -29,7 +34,16 @@ have() {
   return 1
 }
 
-"$BIN" --listen 127.0.0.1:0 --h2c-listen 127.0.0.1:0 --workers 2 --certs-dir "$work/certs" 2>"$work/log" &
+# The large-body checks fetch /static/big.bin: deterministic bytes of every
+# value but 251-255, served as application/octet-stream (not compressed).
+content="$work/content"
+cp -r "$repo/content" "$content" || { echo "interop: cannot copy $repo/content"; exit 1; }
+mkdir -p "$content/static"
+python3 -c 'import sys; sys.stdout.buffer.write(bytes((i * 31) % 251 for i in range(1 << 20)))' >"$content/static/big.bin" ||
+  { echo "interop: python3 is needed to write static/big.bin"; exit 1; }
+site_title=$(sed -n 's/^title:[[:space:]]*//p' "$content/site.conf" 2>/dev/null | head -1)
+
+"$BIN" --listen 127.0.0.1:0 --h2c-listen 127.0.0.1:0 --workers 2 --certs-dir "$work/certs" --content "$content" 2>"$work/log" &
 server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
 line=$(grep "listening on" "$work/log") || { cat "$work/log"; echo "h2ring did not start"; exit 1; }
@@ -39,19 +53,34 @@ cert="$work/certs/dev-cert.pem"
 url="https://localhost:$tls"
 echo "interop: $line"
 
+big=/static/big.bin
+# Until the blog serves --content, the built-in page has its own 1 MiB /big.
+if command -v curl >/dev/null 2>&1 &&
+  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$tls$big")" = 404 ] &&
+  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$tls/big")" = 200 ]; then
+  big=/big
+  echo "interop: $big instead of /static/big.bin (the built-in page, not the blog, is being served)"
+fi
+
 if have curl curl; then
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/page" -w '%{http_version} %{http_code}' "$url/")
-  [ "$got" = "2 200" ] && grep -q "<h1>h2ring</h1>" "$work/page" && ok "curl --http2 over TLS: $got" || bad "curl --http2 over TLS: $got"
+  # The built-in page until the blog serves --content; then the blog's index.
+  [ "$got" = "2 200" ] && { grep -q "<h1>h2ring</h1>" "$work/page" || grep -qF "<title>$site_title</title>" "$work/page"; } &&
+    ok "curl --http2 over TLS: $got" || bad "curl --http2 over TLS: $got, $(grep -o '<title>[^<]*</title>' "$work/page")"
   got=$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' "http://127.0.0.1:$h2c/")
   [ "$got" = "2 200" ] && ok "curl --http2-prior-knowledge (h2c): $got" || bad "curl h2c: $got"
-  got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code} %{size_download}' "$url/big")
-  [ "$got" = "200 1048576" ] && ok "curl 1 MiB body: $got" || bad "curl 1 MiB body: $got"
+  got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/big" -w '%{http_code} %{size_download}' "$url$big")
+  if [ "$got" = "200 1048576" ] && { [ "$big" = /big ] || cmp -s "$work/big" "$content/static/big.bin"; }; then
+    ok "curl 1 MiB body ($big): $got"
+  else
+    bad "curl 1 MiB body ($big): $got$([ "$big" = /big ] || cmp "$work/big" "$content/static/big.bin" 2>&1 | sed 's/^/, /')"
+  fi
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code}' "$url/missing")
   [ "$got" = "404" ] && ok "curl 404" || bad "curl 404: $got"
 fi
 
 if have nghttp nghttp2-client; then
-  out=$(nghttp -nv "https://127.0.0.1:$tls/" "https://127.0.0.1:$tls/big" 2>&1)
+  out=$(nghttp -nv "https://127.0.0.1:$tls/" "https://127.0.0.1:$tls$big" 2>&1)
   n=$(grep -c ':status: 200' <<<"$out")
   [ "$n" = 2 ] && ok "nghttp: two streams, both 200" || bad "nghttp: $n × 200 in: $(tail -5 <<<"$out")"
   out=$(nghttp -nv "http://127.0.0.1:$h2c/" 2>&1)
@@ -75,7 +104,7 @@ h2load_check() {
 if have h2load nghttp2-client; then
   h2load_check "TLS" -n 20000 -c 16 -m 16 "https://127.0.0.1:$tls/"
   h2load_check "h2c" -n 20000 -c 16 -m 16 "http://127.0.0.1:$h2c/"
-  h2load_check "TLS 1 MiB" -n 100 -c 4 -m 2 "https://127.0.0.1:$tls/big"
+  h2load_check "TLS 1 MiB" -n 100 -c 4 -m 2 "https://127.0.0.1:$tls$big"
 fi
 
 if have openssl openssl; then
@@ -88,6 +117,24 @@ if have openssl openssl; then
   out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -tls1_2 -alpn h2 </dev/null 2>&1 | tr -d "\000")
   grep -qi "alert protocol version" <<<"$out" && ok "openssl s_client -tls1_2: protocol_version alert" ||
     bad "openssl -tls1_2: $(grep -i alert <<<"$out" | head -2)"
+fi
+
+# Headless Chromium: the index and a post over TLS, title and h2 checked,
+# screenshots kept. Its ok/FAIL lines count like the others'.
+if have chromium chromium && have python3 python3; then
+  build=${H2RING_BUILD:-$(sed -nE 's/.* workers?; ([A-Za-z0-9_]+).*/\1/p' <<<"$line")}
+  build=${build:-$(basename "$BIN")}
+  mkdir -p "$repo/target/browser"
+  # Before the blog, the built-in page (no /posts/ links) is titled h2ring.
+  timeout 90 python3 "$repo/tests/browser.py" --chromium "$(command -v chromium)" \
+    --url "https://127.0.0.1:$tls/" --expect-title-contains "$site_title" --title-without-posts h2ring \
+    --out "$repo/target/browser/$build" 2>&1 | tee "$work/browser"
+  brc=${PIPESTATUS[0]}
+  n_ok=$(grep -c '^ok ' "$work/browser")
+  n_bad=$(grep -c '^FAIL ' "$work/browser")
+  pass=$((pass + n_ok))
+  fail=$((fail + n_bad))
+  [ "$brc" = 0 ] || [ "$n_bad" != 0 ] || bad "browser: tests/browser.py exited with $brc"
 fi
 
 kill -TERM "$server_pid"
