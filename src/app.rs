@@ -6,15 +6,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError};
 use crate::h2::conn::ConnConfig;
+use crate::runtime::signals::{self, Signal};
 use crate::runtime::spawn::{self, RuntimeOptions};
-use crate::runtime::{signals, worker::WorkerShared};
-use crate::server::builtin::BuiltinSite;
+use crate::runtime::worker::WorkerShared;
+use crate::server::Handler;
 use crate::server::handler_cell::HandlerCell;
 use crate::server::session::{SessionConfig, Timeouts};
+use crate::site::{self, LoadSummary, content::ContentError};
 use crate::tls;
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -47,6 +49,10 @@ pub fn main() -> i32 {
     } else {
         None
     };
+    let (site, summary) = match load_site(&config) {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(e),
+    };
     let shared = Arc::new(WorkerShared {
         sessions: SessionConfig {
             tls,
@@ -58,12 +64,12 @@ pub fn main() -> i32 {
                 idle: config.idle_timeout,
             },
         },
-        handler: Arc::new(HandlerCell::new(Arc::new(BuiltinSite::default()))),
+        handler: Arc::new(HandlerCell::new(site)),
         shutdown: Arc::new(AtomicBool::new(false)),
         shutdown_grace: config.shutdown_grace,
     });
-    if let Err(e) = signals::block_shutdown_signals() {
-        return fail(format_args!("cannot block SIGINT/SIGTERM: {e}"));
+    if let Err(e) = signals::block_signals() {
+        return fail(format_args!("cannot block SIGINT/SIGTERM/SIGHUP: {e}"));
     }
     let opts = RuntimeOptions {
         workers: config.workers,
@@ -72,25 +78,31 @@ pub fn main() -> i32 {
         sqpoll: config.sqpoll,
         sqpoll_idle_ms: config.sqpoll_idle.as_millis().min(u128::from(u32::MAX)) as u32,
     };
-    let running = match spawn::start(&opts, shared) {
+    let running = match spawn::start(&opts, Arc::clone(&shared)) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
     let mut addrs: Vec<String> = running.tls_addrs.iter().map(|a| format!("https://{a}")).collect();
     addrs.extend(running.h2c_addrs.iter().map(|a| format!("h2c://{a}")));
     eprintln!(
-        "h2ring: listening on {}; {} worker{}; {}, {}",
+        "h2ring: listening on {}; {} worker{}; {}, {}; {}: {}",
         addrs.join(" "),
         config.workers,
         if config.workers == 1 { "" } else { "s" },
         running.backend,
-        running.sqpoll
+        running.sqpoll,
+        config.content.display(),
+        describe(&summary)
     );
     loop {
-        if let Some(sig) = signals::wait_shutdown_signal(Duration::from_millis(500)) {
-            let name = if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" };
-            eprintln!("h2ring: {name}: finishing in-flight requests (up to {} ms)", config.shutdown_grace.as_millis());
-            break;
+        match signals::wait_signal(Duration::from_millis(500)) {
+            Some(sig @ Signal::Shutdown(_)) => {
+                let grace = config.shutdown_grace.as_millis();
+                eprintln!("h2ring: {}: finishing in-flight requests (up to {grace} ms)", sig.name());
+                break;
+            }
+            Some(Signal::Reload) => reload(&config, &shared.handler),
+            None => {}
         }
         if running.any_worker_exited() {
             break;
@@ -100,5 +112,34 @@ pub fn main() -> i32 {
     match running.join() {
         Ok(()) => 0,
         Err(e) => fail(format_args!("a worker failed: {e}")),
+    }
+}
+
+/// Renders the site in `--content`.
+fn load_site(config: &Config) -> Result<(Arc<dyn Handler>, LoadSummary), ContentError> {
+    let (site, summary) = site::load(&config.content)?;
+    Ok((Arc::new(site), summary))
+}
+
+fn describe(summary: &LoadSummary) -> String {
+    format!(
+        "{} posts, {} resources, {} KiB with precompressed variants",
+        summary.posts,
+        summary.resources,
+        summary.bytes.div_ceil(1024)
+    )
+}
+
+/// SIGHUP: render `--content` again and swap it in for new requests; on a
+/// bad edit, say why and keep serving the site already loaded.
+fn reload(config: &Config, cell: &HandlerCell) {
+    let started = Instant::now();
+    match load_site(config) {
+        Ok((site, summary)) => {
+            cell.replace(site);
+            let ms = started.elapsed().as_millis();
+            eprintln!("h2ring: SIGHUP: reloaded {} in {ms} ms ({})", config.content.display(), describe(&summary));
+        }
+        Err(e) => eprintln!("h2ring: SIGHUP: {e}; still serving the previous site"),
     }
 }

@@ -9,15 +9,13 @@ NUL-terminated, commands on fd 3, responses and events on fd 4); Python 3
 standard library only.
 
     python3 tests/browser.py --url https://127.0.0.1:PORT/ \\
-        [--expect-title-contains TEXT] [--title-without-posts TEXT] \\
+        [--expect-title-contains TEXT] \\
         [--post-url URL] [--post-title-contains TEXT] \\
         [--out target/browser/PREFIX]
 
 Without --post-url the first link to /posts/ on the index (with text) is
 opened, and the post's title must contain that link's text (or
---post-title-contains). An index without such a link (the built-in page
-served before the blog) is checked alone, against --title-without-posts if
-given, and the script says so. Writes PREFIX-index.png,
+--post-title-contains); an index without such a link fails. Writes PREFIX-index.png,
 PREFIX-index-mobile.png (420 px wide) and PREFIX-post.png; prints one line
 per check ("ok   browser: ..." or "FAIL browser: ...") and exits 1 if any
 failed.
@@ -331,11 +329,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", required=True, help="the index, e.g. https://127.0.0.1:8443/")
     ap.add_argument("--expect-title-contains", default="", help="the index's <title> must contain this")
-    ap.add_argument(
-        "--title-without-posts",
-        help="the index's <title> must contain this instead when it links no /posts/ page "
-        "(the built-in page served before the blog)",
-    )
     ap.add_argument("--post-url", help="a post to open [default: the first /posts/ link on the index]")
     ap.add_argument("--post-title-contains", help="the post's <title> must contain this [default: the link's text]")
     ap.add_argument("--out", default="target/browser/page", help="screenshot path prefix [default: %(default)s]")
@@ -397,10 +390,7 @@ def main():
             post_url = index["post"]["href"]
             if post_title is None:
                 post_title = index["post"]["text"]
-        title = opts.expect_title_contains
-        if not index["post"] and opts.title_without_posts is not None:
-            title = opts.title_without_posts
-        check_page("index", index, title)
+        check_page("index", index, opts.expect_title_contains)
         if post_url:
             if not post_title:
                 check(False, f"post {post_url}: no title to expect (empty link text; pass --post-title-contains)")
@@ -408,7 +398,7 @@ def main():
                 post = open_page(cr, urllib.parse.urljoin(opts.url, post_url), DESKTOP, False, f"{opts.out}-post.png")
                 check_page(f"post {urllib.parse.urlsplit(post['href']).path}", post, post_title)
         else:
-            note("the index links no /posts/ page (the built-in page?): checked the index only")
+            check(False, "the index links no /posts/ page")
         mobile = open_page(cr, opts.url, MOBILE, True, f"{opts.out}-index-mobile.png")
         check(mobile["protocol"] == "h2", f"index at {MOBILE[0]} px: nextHopProtocol {mobile['protocol']!r} is 'h2'")
         note(f"index at {MOBILE[0]} px: screenshot {mobile['screenshot']}")

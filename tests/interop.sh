@@ -54,26 +54,18 @@ url="https://localhost:$tls"
 echo "interop: $line"
 
 big=/static/big.bin
-# Until the blog serves --content, the built-in page has its own 1 MiB /big.
-if command -v curl >/dev/null 2>&1 &&
-  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$tls$big")" = 404 ] &&
-  [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$tls/big")" = 200 ]; then
-  big=/big
-  echo "interop: $big instead of /static/big.bin (the built-in page, not the blog, is being served)"
-fi
 
 if have curl curl; then
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/page" -w '%{http_version} %{http_code}' "$url/")
-  # The built-in page until the blog serves --content; then the blog's index.
-  [ "$got" = "2 200" ] && { grep -q "<h1>h2ring</h1>" "$work/page" || grep -qF "<title>$site_title</title>" "$work/page"; } &&
+  [ "$got" = "2 200" ] && grep -qF "<title>$site_title</title>" "$work/page" &&
     ok "curl --http2 over TLS: $got" || bad "curl --http2 over TLS: $got, $(grep -o '<title>[^<]*</title>' "$work/page")"
   got=$(curl -sS --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' "http://127.0.0.1:$h2c/")
   [ "$got" = "2 200" ] && ok "curl --http2-prior-knowledge (h2c): $got" || bad "curl h2c: $got"
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/big" -w '%{http_code} %{size_download}' "$url$big")
-  if [ "$got" = "200 1048576" ] && { [ "$big" = /big ] || cmp -s "$work/big" "$content/static/big.bin"; }; then
+  if [ "$got" = "200 1048576" ] && cmp -s "$work/big" "$content/static/big.bin"; then
     ok "curl 1 MiB body ($big): $got"
   else
-    bad "curl 1 MiB body ($big): $got$([ "$big" = /big ] || cmp "$work/big" "$content/static/big.bin" 2>&1 | sed 's/^/, /')"
+    bad "curl 1 MiB body ($big): $got$(cmp "$work/big" "$content/static/big.bin" 2>&1 | sed 's/^/, /')"
   fi
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code}' "$url/missing")
   [ "$got" = "404" ] && ok "curl 404" || bad "curl 404: $got"
@@ -125,9 +117,8 @@ if have chromium chromium && have python3 python3; then
   build=${H2RING_BUILD:-$(sed -nE 's/.* workers?; ([A-Za-z0-9_]+).*/\1/p' <<<"$line")}
   build=${build:-$(basename "$BIN")}
   mkdir -p "$repo/target/browser"
-  # Before the blog, the built-in page (no /posts/ links) is titled h2ring.
   timeout 90 python3 "$repo/tests/browser.py" --chromium "$(command -v chromium)" \
-    --url "https://127.0.0.1:$tls/" --expect-title-contains "$site_title" --title-without-posts h2ring \
+    --url "https://127.0.0.1:$tls/" --expect-title-contains "$site_title" \
     --out "$repo/target/browser/$build" 2>&1 | tee "$work/browser"
   brc=${PIPESTATUS[0]}
   n_ok=$(grep -c '^ok ' "$work/browser")

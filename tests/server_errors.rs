@@ -72,3 +72,36 @@ fn help_lists_every_flag_and_exits_zero() {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }
 }
+
+/// Invalid content stops start-up with the file and the reason, before
+/// anything listens.
+#[test]
+fn broken_content_names_the_file() {
+    let certs = TempDir::new("content-certs");
+    let certs = certs.0.to_str().unwrap().to_string();
+    let cases: [(&str, &str, &str); 3] = [
+        ("posts/bad-front.md", "no front matter\n", "bad-front.md"),
+        ("posts/no-date.md", "---\ntitle: T\nreading_time: 3\nsummary: S\n---\nbody\n", "no-date.md"),
+        (
+            "posts/bad-date.md",
+            "---\ntitle: T\ndate: 2026-02-30\nreading_time: 3\nsummary: S\n---\nbody\n",
+            "bad-date.md",
+        ),
+    ];
+    for (file, text, name) in cases {
+        let content = server::test_content();
+        std::fs::write(content.0.join(file), text).unwrap();
+        let dir = content.0.to_str().unwrap();
+        let (code, stderr) = run_failing(&["--listen", "127.0.0.1:0", "--certs-dir", &certs, "--content", dir]);
+        assert_eq!(code, 1, "{file}: {stderr}");
+        let line = one_line(&stderr);
+        assert!(line.contains(name), "{line}");
+    }
+    // An unreadable file: a directory where a post should be.
+    let content = server::test_content();
+    std::fs::create_dir(content.0.join("posts/a-directory.md")).unwrap();
+    let dir = content.0.to_str().unwrap();
+    let (code, stderr) = run_failing(&["--listen", "127.0.0.1:0", "--certs-dir", &certs, "--content", dir]);
+    assert_eq!(code, 1);
+    assert!(one_line(&stderr).contains("a-directory.md"), "{stderr}");
+}

@@ -483,7 +483,14 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         None => 0,
         Some(v) => match u64::try_from(v) {
             Ok(v) if v <= MAX_HSTS_MAX_AGE => v,
-            _ => return Err(ConfigError::OutOfRange { flag: "--hsts-max-age", value: v, min: 0, max: MAX_HSTS_MAX_AGE }),
+            _ => {
+                return Err(ConfigError::OutOfRange {
+                    flag: "--hsts-max-age",
+                    value: v,
+                    min: 0,
+                    max: MAX_HSTS_MAX_AGE,
+                });
+            }
         },
     };
 

@@ -1,6 +1,7 @@
-//! SIGINT and SIGTERM, taken synchronously by the main thread: they are
-//! blocked before the workers start (threads inherit the mask), so no
-//! handler runs at an arbitrary point of a worker's loop.
+//! SIGINT, SIGTERM and SIGHUP, taken synchronously by the main thread:
+//! they are blocked before the workers start (threads inherit the mask), so
+//! no handler runs at an arbitrary point of a worker's loop, and a reload
+//! (SIGHUP) runs on the otherwise idle main thread, never on a worker.
 
 use std::io;
 use std::time::Duration;
@@ -13,12 +14,33 @@ fn shutdown_set() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGINT and SIGTERM in the calling thread (call before spawning).
-pub fn block_shutdown_signals() -> io::Result<()> {
+/// What the operator asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT or SIGTERM: graceful shutdown.
+    Shutdown(i32),
+    /// SIGHUP: reload the site.
+    Reload,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Shutdown(libc::SIGINT) => "SIGINT",
+            Self::Shutdown(_) => "SIGTERM",
+            Self::Reload => "SIGHUP",
+        }
+    }
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (call before
+/// spawning, so every worker inherits the mask).
+pub fn block_signals() -> io::Result<()> {
     let set = shutdown_set();
     // SAFETY: `set` is an initialised sigset_t; the old mask is not wanted.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
@@ -28,12 +50,16 @@ pub fn block_shutdown_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Waits up to `timeout` for SIGINT or SIGTERM; the signal number if one came.
-pub fn wait_shutdown_signal(timeout: Duration) -> Option<i32> {
+/// Waits up to `timeout` for one of the signals.
+pub fn wait_signal(timeout: Duration) -> Option<Signal> {
     let set = shutdown_set();
     let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as _ };
     // SAFETY: `set` and `ts` are initialised and outlive the call; siginfo
     // is not wanted (null is allowed).
     let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
-    (sig > 0).then_some(sig)
+    match sig {
+        libc::SIGHUP => Some(Signal::Reload),
+        s if s > 0 => Some(Signal::Shutdown(s)),
+        _ => None,
+    }
 }

@@ -48,7 +48,6 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Resul
     let mut date = DateCache::new(SystemTime::now());
 
     loop {
-        handler.refresh();
         let now = Instant::now();
         let mut until = next_tick;
         if let Some(deadline) = stopping {
@@ -72,8 +71,12 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Resul
                 }
                 Completion::Received { conn, data } => {
                     if let Some(slot) = slots.get_mut(conn).and_then(Option::as_mut) {
-                        // A clock read per completion; formatted once a second.
+                        // A clock read and one load of a rarely written
+                        // counter per completion: the date is formatted once
+                        // a second, and a SIGHUP swap is seen by the very
+                        // next request, even one that woke an idle worker.
                         date.update(SystemTime::now());
+                        handler.refresh();
                         let responder = Responder { handler: handler.get(), date: date.value() };
                         slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
                         dirty.push(conn);

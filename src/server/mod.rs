@@ -1,8 +1,7 @@
 //! What sits between the runtime and the protocol core: the per-connection
 //! [`session`] (TLS + HTTP/2), and the [`Handler`] that turns a request into
-//! a response. The blog (a later issue) is one more `Handler`.
+//! a response (the blog, [`crate::site::handler::Site`]).
 
-pub mod builtin;
 pub mod handler_cell;
 pub mod httpdate;
 pub mod session;

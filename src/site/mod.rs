@@ -73,3 +73,25 @@ pub struct RenderedSite {
     /// Served with status 404 for every path no page answers.
     pub not_found: Page,
 }
+
+/// What [`load`] rendered, for the start-up and reload lines.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadSummary {
+    pub posts: usize,
+    pub resources: usize,
+    /// Bytes of every variant held in memory (identity, gzip, brotli).
+    pub bytes: usize,
+}
+
+/// Reads, validates and renders `dir`, then precompresses every page: the
+/// whole cost of a site, paid once at start-up or SIGHUP.
+pub fn load(dir: &std::path::Path) -> Result<(handler::Site, LoadSummary), content::ContentError> {
+    let content = content::load(dir)?;
+    let site = handler::Site::build(render::render(&content));
+    let mut summary = LoadSummary { posts: content.posts.len(), resources: 0, bytes: 0 };
+    for (_, resource) in site.resources() {
+        summary.resources += 1;
+        summary.bytes += resource.variants().map(|v| v.body().len()).sum::<usize>();
+    }
+    Ok((site, summary))
+}

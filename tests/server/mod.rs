@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,12 +44,41 @@ impl Drop for TempDir {
     }
 }
 
+/// The path of the 1 MiB file in [`test_content`].
+pub const BIG: &str = "/static/big.bin";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the bundled blog (`content/`) plus `static/big.bin`
+/// ([`big_body`]), so tests can edit it and fetch a 1 MiB body.
+pub fn test_content() -> TempDir {
+    let dir = TempDir::new("content");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("content"), &dir.0);
+    std::fs::create_dir_all(dir.0.join("static")).unwrap();
+    std::fs::write(dir.0.join("static/big.bin"), big_body()).unwrap();
+    dir
+}
+
 /// A running server; killed on drop if still running.
 pub struct Server {
     pub child: Child,
     pub tls: SocketAddr,
     pub h2c: SocketAddr,
     pub certs: TempDir,
+    /// The `--content` directory (from [`test_content`]) unless the test
+    /// passed its own.
+    pub content: Option<TempDir>,
     pub stderr: mpsc::Receiver<String>,
     /// The "listening on …" line.
     pub start_line: String,
@@ -60,9 +89,14 @@ impl Server {
     /// ports and a fresh development certificate.
     pub fn start(extra: &[&str]) -> Server {
         let certs = TempDir::new("certs");
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--h2c-listen", "127.0.0.1:0", "--workers", "2", "--certs-dir"])
-            .arg(&certs.0)
+        let content = (!extra.contains(&"--content")).then(test_content);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0", "--h2c-listen", "127.0.0.1:0", "--workers", "2", "--certs-dir"])
+            .arg(&certs.0);
+        if let Some(dir) = &content {
+            cmd.arg("--content").arg(&dir.0);
+        }
+        let mut child = cmd
             .args(extra)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdout(Stdio::null())
@@ -85,7 +119,7 @@ impl Server {
             line[at..].split([' ', ';']).next().unwrap().parse().unwrap()
         };
         let (tls, h2c) = (addr("https://"), addr("h2c://"));
-        Server { child, tls, h2c, certs, stderr: rx, start_line: line }
+        Server { child, tls, h2c, certs, content, stderr: rx, start_line: line }
     }
 
     pub fn pid(&self) -> u32 {
@@ -190,6 +224,8 @@ pub async fn fetch(client: &Client, req: Request<()>) -> (StatusCode, http::Head
     (parts.status, parts.headers, out)
 }
 
+/// 1 MiB of a repeating, not-quite-periodic pattern (so a misplaced chunk
+/// shows up in a comparison).
 pub fn big_body() -> Vec<u8> {
-    h2ring::server::builtin::big_body().to_vec()
+    (0..1u32 << 20).map(|i| (i.wrapping_mul(31) % 251) as u8).collect()
 }
