@@ -285,6 +285,8 @@ const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring, thread per core
 const AFTER_HELP: &str = "\
 Addresses are IP:PORT, IPv6 in brackets: 127.0.0.1:8443, 0.0.0.0:443, [::1]:8443, [::]:443.
 Durations (--*-ms) are milliseconds.
+Signals: SIGINT or SIGTERM finishes in-flight requests and exits 0; SIGHUP re-renders --content
+and swaps it in without dropping connections (a bad edit is reported, the old site stays).
 Trust the development certificate in your client, e.g.:
   curl --cacert certs/dev-cert.pem https://localhost:8443/";
 
