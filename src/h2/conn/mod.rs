@@ -23,7 +23,7 @@ use crate::h2::error::{ErrorCode, H2Error};
 use crate::h2::frame::{self, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, SettingId};
 use crate::h2::hpack::{HpackDecoder, HpackEncoder};
 use crate::h2::stream::{FlowWindow, StreamState};
-pub use request::{Malformed, Method, RequestHead};
+pub use request::{EarlyData, Malformed, Method, RequestHead};
 
 /// What we advertise and enforce. The defaults suit a web server.
 #[derive(Clone, Debug)]
@@ -175,6 +175,9 @@ struct PendingBlock {
     /// The HEADERS frame's priority named its own stream (§5.3.1).
     self_dependent: bool,
     frames: u32,
+    /// Input offset of the first byte of the HEADERS frame (frame header
+    /// included), to tell whether the block began in early data.
+    start: u64,
 }
 
 /// An HTTP/2 server connection.
@@ -183,6 +186,10 @@ pub struct Connection {
     phase: Phase,
     /// An incomplete frame carried over between `recv` calls.
     partial: Vec<u8>,
+    /// Input bytes taken so far: the offset just past the last call's input.
+    received: u64,
+    /// The offset where TLS early data (0-RTT) ends; 0 when there was none.
+    early_end: u64,
     block: Option<PendingBlock>,
     block_buf: Vec<u8>,
     decoder: HpackDecoder,
@@ -231,6 +238,8 @@ impl Connection {
         let mut conn = Self {
             phase: Phase::Preface(0),
             partial: Vec::new(),
+            received: 0,
+            early_end: 0,
             block: None,
             block_buf: Vec::new(),
             decoder: HpackDecoder::new(cfg.header_table_size as usize),

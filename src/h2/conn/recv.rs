@@ -1,9 +1,11 @@
 //! The receive half: the client preface, frames, header blocks, stream
 //! states (RFC 9113 §5.1) and receive-side flow control (§6.9).
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
-use super::request::{HeadBuilder, RequestHead};
+use super::request::{EarlyData, HeadBuilder, RequestHead};
 use super::{Connection, Event, PendingBlock, Phase, Stream};
 use crate::h2::error::{ErrorCode, ErrorScope, H2Error};
 use crate::h2::frame::{
@@ -33,12 +35,54 @@ impl Connection {
     /// `Err` means a connection error: a GOAWAY is queued, the caller should
     /// flush [`Connection::write_output`] and close. Further input is ignored.
     pub fn recv(&mut self, input: &[u8]) -> Result<(), H2Error> {
+        self.received += input.len() as u64;
         if let Some(err) = self.error {
             return Err(err);
         }
         match self.recv_inner(input) {
             Ok(()) => Ok(()),
             Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    /// Feeds bytes that arrived as TLS 1.3 early data (0-RTT). Same contract
+    /// as [`Connection::recv`]; every byte fed here counts as early, so
+    /// everything received so far (preface included) is before the
+    /// early-data end offset, and each request head says whether its header
+    /// block arrived early ([`RequestHead::early_data`]).
+    ///
+    /// Early data always precedes the rest of a TLS connection's input, so
+    /// calling this after `recv` took any byte is a caller bug: a debug
+    /// assertion, and in release builds the bytes count as ordinary input.
+    pub fn recv_early(&mut self, input: &[u8]) -> Result<(), H2Error> {
+        let in_order = self.received == self.early_end;
+        debug_assert!(in_order, "recv_early after recv took input");
+        if in_order {
+            self.early_end += input.len() as u64;
+        }
+        self.recv(input)
+    }
+
+    /// Total bytes of input taken so far by `recv` and `recv_early` (also
+    /// those ignored after a connection error).
+    pub fn bytes_received(&self) -> u64 {
+        self.received
+    }
+
+    /// The input offset where TLS early data ends (0 when none was received).
+    pub fn early_data_end(&self) -> u64 {
+        self.early_end
+    }
+
+    /// How a header block from input offset `start` (its HEADERS frame's
+    /// first byte) to `end` (just past its last frame) relates to early data.
+    fn early_class(&self, start: u64, end: u64) -> EarlyData {
+        if start >= self.early_end {
+            EarlyData::No
+        } else if end <= self.early_end {
+            EarlyData::Complete
+        } else {
+            EarlyData::Partial
         }
     }
 
@@ -67,7 +111,9 @@ impl Connection {
             if input.len() < total {
                 break;
             }
-            self.on_frame(&header, &input[FRAME_HEADER_LEN..total])?;
+            // This call's input ends at `received`, so the frame starts at:
+            let at = self.received - input.len() as u64;
+            self.on_frame(&header, &input[FRAME_HEADER_LEN..total], at)?;
             input = &input[total..];
         }
         self.partial.extend_from_slice(input);
@@ -87,6 +133,8 @@ impl Connection {
     /// Completes the frame carried over from the last call; returns the
     /// input that remains.
     fn complete_partial<'a>(&mut self, mut input: &'a [u8]) -> Result<&'a [u8], H2Error> {
+        // The carried-over bytes came right before this call's input.
+        let at = self.received - input.len() as u64 - self.partial.len() as u64;
         if self.partial.len() < FRAME_HEADER_LEN {
             let take = (FRAME_HEADER_LEN - self.partial.len()).min(input.len());
             self.partial.extend_from_slice(&input[..take]);
@@ -102,7 +150,7 @@ impl Connection {
         input = &input[take..];
         if self.partial.len() == total {
             let buf = std::mem::take(&mut self.partial);
-            let result = self.on_frame(&header, &buf[FRAME_HEADER_LEN..]);
+            let result = self.on_frame(&header, &buf[FRAME_HEADER_LEN..], at);
             self.partial = buf;
             self.partial.clear();
             result?;
@@ -110,7 +158,8 @@ impl Connection {
         Ok(input)
     }
 
-    fn on_frame(&mut self, header: &FrameHeader, payload: &[u8]) -> Result<(), H2Error> {
+    /// `at` is the input offset of the frame's first byte (its header).
+    fn on_frame(&mut self, header: &FrameHeader, payload: &[u8], at: u64) -> Result<(), H2Error> {
         // §4.3 / §6.10: a header block is a contiguous run of frames; any
         // other frame, unknown types included (§5.5), is a PROTOCOL_ERROR.
         if let Some(block) = self.block
@@ -129,6 +178,7 @@ impl Connection {
             }
             self.phase = Phase::Open;
         }
+        let frame_end = at + (FRAME_HEADER_LEN as u64) + u64::from(header.length);
         match frame {
             Frame::Data { stream_id, end_stream, data, flow_len } => {
                 self.on_data(stream_id, end_stream, data, flow_len)
@@ -137,10 +187,10 @@ impl Connection {
                 // §5.3.1: a stream cannot depend on itself; a stream error,
                 // but only after the block updated the HPACK context.
                 let self_dependent = priority.is_some_and(|p| p.dependency == stream_id);
-                self.on_headers(stream_id, end_stream, end_headers, self_dependent, fragment)
+                self.on_headers(stream_id, end_stream, end_headers, self_dependent, fragment, at..frame_end)
             }
             Frame::Continuation { stream_id, end_headers, fragment } => {
-                self.on_continuation(stream_id, end_headers, fragment)
+                self.on_continuation(stream_id, end_headers, fragment, frame_end)
             }
             // RFC 9113 §5.3.2 deprecates the priority signalling; PRIORITY
             // frames are validated by the codec, then ignored. They may name
@@ -227,24 +277,26 @@ impl Connection {
         end_headers: bool,
         self_dependent: bool,
         fragment: &[u8],
+        span: Range<u64>,
     ) -> Result<(), H2Error> {
         // §5.1.1: clients open odd-numbered streams.
         if stream_id.is_multiple_of(2) {
             return Err(conn_err(ErrorCode::ProtocolError, "even stream id from a client"));
         }
         if end_headers {
-            return self.on_header_block(stream_id, end_stream, self_dependent, fragment);
+            let early = self.early_class(span.start, span.end);
+            return self.on_header_block(stream_id, end_stream, self_dependent, fragment, early);
         }
         if fragment.len() > self.max_block_bytes() {
             return Err(conn_err(ErrorCode::EnhanceYourCalm, "header block too large"));
         }
         self.block_buf.clear();
         self.block_buf.extend_from_slice(fragment);
-        self.block = Some(PendingBlock { stream_id, end_stream, self_dependent, frames: 1 });
+        self.block = Some(PendingBlock { stream_id, end_stream, self_dependent, frames: 1, start: span.start });
         Ok(())
     }
 
-    fn on_continuation(&mut self, stream_id: u32, end_headers: bool, fragment: &[u8]) -> Result<(), H2Error> {
+    fn on_continuation(&mut self, stream_id: u32, end_headers: bool, fragment: &[u8], end: u64) -> Result<(), H2Error> {
         // §6.10: CONTINUATION only follows HEADERS/CONTINUATION without
         // END_HEADERS (on_frame already checked the stream id).
         let Some(mut block) = self.block else {
@@ -264,7 +316,8 @@ impl Connection {
         }
         self.block = None;
         let buf = std::mem::take(&mut self.block_buf);
-        let result = self.on_header_block(stream_id, block.end_stream, block.self_dependent, &buf);
+        let early = self.early_class(block.start, end);
+        let result = self.on_header_block(stream_id, block.end_stream, block.self_dependent, &buf, early);
         self.block_buf = buf;
         result
     }
@@ -297,9 +350,10 @@ impl Connection {
         end_stream: bool,
         self_dependent: bool,
         block: &[u8],
+        early: EarlyData,
     ) -> Result<(), H2Error> {
         if let Some(key) = self.stream_key(id) {
-            return self.on_trailers(key, id, end_stream, self_dependent, block);
+            return self.on_trailers(key, id, end_stream, self_dependent, block, early);
         }
         if id <= self.last_client_stream {
             // A closed stream: decode anyway to keep HPACK in sync (§5.1).
@@ -317,7 +371,8 @@ impl Connection {
             };
         }
         self.last_client_stream = id;
-        let (head, result) = self.decode_block(block, false)?;
+        let (mut head, result) = self.decode_block(block, false)?;
+        head.early = early;
         // §6.8: after our GOAWAY, newer streams are ignored (but decoded).
         if self.goaway_sent.is_some_and(|last| id > last) {
             self.recycle(head);
@@ -386,8 +441,10 @@ impl Connection {
         end_stream: bool,
         self_dependent: bool,
         block: &[u8],
+        early: EarlyData,
     ) -> Result<(), H2Error> {
-        let (trailers, result) = self.decode_block(block, true)?;
+        let (mut trailers, result) = self.decode_block(block, true)?;
+        trailers.early = early;
         let s = &self.streams[key];
         // §5.1 "half-closed (remote)": the client already ended the stream.
         let code = if !s.state.can_recv() {

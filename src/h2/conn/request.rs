@@ -41,6 +41,21 @@ impl Method {
     }
 }
 
+/// Whether a header block arrived as TLS 1.3 early data (0-RTT). RFC 8470
+/// lets a server answer early requests at once or refuse them with 425 (Too
+/// Early, §5.2); the core only reports, the caller decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EarlyData {
+    /// No byte of the request arrived as TLS early data.
+    #[default]
+    No,
+    /// The whole header block arrived as early data.
+    Complete,
+    /// The block began in early data and was completed after it ended
+    /// (RFC 8470: such a request must be refused with 425).
+    Partial,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Span {
     start: u32,
@@ -65,6 +80,7 @@ pub struct RequestHead {
     path: Option<Span>,
     host: Option<Span>,
     content_length: Option<u64>,
+    pub(crate) early: EarlyData,
 }
 
 impl Default for RequestHead {
@@ -79,6 +95,7 @@ impl Default for RequestHead {
             path: None,
             host: None,
             content_length: None,
+            early: EarlyData::No,
         }
     }
 }
@@ -119,6 +136,13 @@ impl RequestHead {
 
     pub fn content_length(&self) -> Option<u64> {
         self.content_length
+    }
+
+    /// Whether this block (from its HEADERS frame's first byte to the end of
+    /// its last frame) arrived as TLS early data; see
+    /// [`Connection::recv_early`](super::Connection::recv_early).
+    pub fn early_data(&self) -> EarlyData {
+        self.early
     }
 
     /// Regular (non-pseudo) fields in the order received.
