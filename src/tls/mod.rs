@@ -12,7 +12,9 @@
 
 pub mod alpn;
 mod certs;
+pub mod client_hello;
 mod error;
+pub mod session_store;
 #[cfg(test)]
 mod test_dir;
 
