@@ -16,6 +16,7 @@ use crate::runtime::worker::WorkerShared;
 use crate::server::Handler;
 use crate::server::handler_cell::HandlerCell;
 use crate::server::session::{SessionConfig, Timeouts};
+use crate::server::stats::{self, WorkerStats};
 use crate::site::{self, LoadSummary, content::ContentError};
 use crate::tls;
 
@@ -43,12 +44,13 @@ pub fn main() -> i32 {
             None => tls::ensure_dev_cert(&config.certs_dir),
         };
         match paths.and_then(|(cert, key)| tls::load_cert_and_key(&cert, &key)) {
-            Ok(key) => Some(tls::server_config(key, tls::DEFAULT_SESSION_CACHE_SIZE)),
+            Ok(key) => Some(tls::server_config(key, config.session_cache, config.early_data_max)),
             Err(e) => return fail(e),
         }
     } else {
         None
     };
+    let (tls, session_store) = tls.unzip();
     let (site, summary) = match load_site(&config) {
         Ok(loaded) => loaded,
         Err(e) => return fail(e),
@@ -67,6 +69,7 @@ pub fn main() -> i32 {
         handler: Arc::new(HandlerCell::new(site)),
         shutdown: Arc::new(AtomicBool::new(false)),
         shutdown_grace: config.shutdown_grace,
+        stats: (0..config.workers).map(|_| WorkerStats::default()).collect(),
     });
     if let Err(e) = signals::block_signals() {
         return fail(format_args!("cannot block SIGINT/SIGTERM/SIGHUP: {e}"));
@@ -109,7 +112,16 @@ pub fn main() -> i32 {
         }
     }
     running.stop();
-    match running.join() {
+    let joined = running.join();
+    eprintln!("h2ring: {}", stats::summary(&shared.stats));
+    if let Some(store) = session_store {
+        let s = store.stats();
+        eprintln!(
+            "h2ring: session store: {} sessions held, {} operations, {} waited for a shard lock",
+            s.entries, s.operations, s.contended
+        );
+    }
+    match joined {
         Ok(()) => 0,
         Err(e) => fail(format_args!("a worker failed: {e}")),
     }

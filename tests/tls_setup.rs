@@ -47,7 +47,7 @@ fn server(session_cache_size: usize) -> (Arc<ServerConfig>, CertificateDer<'stat
     let (cert, key) = tls::ensure_dev_cert(dir.path()).unwrap();
     let certified = tls::load_cert_and_key(&cert, &key).unwrap();
     let trusted = CertificateDer::from_pem_file(&cert).unwrap();
-    (tls::server_config(certified, session_cache_size), trusted, dir)
+    (tls::server_config(certified, session_cache_size, 0).0, trusted, dir)
 }
 
 fn client_config(trusted: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<ClientConfig> {

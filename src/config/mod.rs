@@ -42,6 +42,14 @@ const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 /// Two years: what the HSTS preload list asks for.
 const DEFAULT_HSTS_MAX_AGE: u64 = 63_072_000;
 const MAX_HSTS_MAX_AGE: u64 = 1_000_000_000;
+/// 64 Ki sessions: about 20 MB, and at two tickets per full handshake room
+/// for the returning readers of the last 32 Ki new connections.
+const DEFAULT_SESSION_CACHE: u64 = 65_536;
+const MAX_SESSION_CACHE: u64 = 16 * 1024 * 1024;
+/// One full TLS record: room for the preface, SETTINGS and several GETs
+/// with cookies (RFC 8446 §4.6.1 max_early_data_size).
+const DEFAULT_EARLY_DATA_MAX: u64 = 16_384;
+const MAX_EARLY_DATA: u64 = 1024 * 1024;
 
 /// The validated configuration of one server process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +85,10 @@ pub struct Config {
     pub certs_dir: PathBuf,
     /// `strict-transport-security: max-age=N` on TLS responses; 0: none.
     pub hsts_max_age: u64,
+    /// TLS sessions kept for resumption (0: no resumption, no 0-RTT).
+    pub session_cache: usize,
+    /// Early data accepted per resumed connection (0: no 0-RTT).
+    pub early_data_max: u32,
 }
 
 /// Why the command line was not accepted. `Display` is one line, without a
@@ -247,6 +259,18 @@ const CONTENT_HELP: &str = "\
 The blog: site.conf, about.md, posts/*.md and static/, rendered
 at start-up and again on SIGHUP";
 
+const SESSION_CACHE_HELP: &str = "\
+TLS 1.3 sessions kept for resumption, shared by every worker; each
+ticket is single-use (the replay protection 0-RTT relies on) and
+costs a few hundred bytes; 0 turns resumption and 0-RTT off;
+0-16777216";
+
+const EARLY_DATA_MAX_HELP: &str = "\
+TLS 1.3 0-RTT: how many bytes of early data a resumed client may
+send in its first flight; only GET and HEAD without a body are
+answered from it, anything else gets 425 Too Early and is retried
+after the handshake; 0 turns 0-RTT off; 0-1048576";
+
 const HSTS_HELP: &str = "\
 strict-transport-security max-age sent on TLS responses;
 0 sends none [default: 63072000 (two years) with --cert,
@@ -345,6 +369,14 @@ struct Args {
 
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, help = HSTS_HELP)]
     hsts_max_age: Option<i64>,
+
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = DEFAULT_SESSION_CACHE as i64,
+          help = SESSION_CACHE_HELP)]
+    session_cache: i64,
+
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, default_value_t = DEFAULT_EARLY_DATA_MAX as i64,
+          help = EARLY_DATA_MAX_HELP)]
+    early_data_max: i64,
 }
 
 impl Config {
@@ -512,7 +544,16 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         idle_timeout: ms("--idle-timeout-ms", args.idle_timeout_ms, 1)?,
         certs_dir: args.certs_dir,
         hsts_max_age,
+        session_cache: bounded("--session-cache", args.session_cache, MAX_SESSION_CACHE)? as usize,
+        early_data_max: bounded("--early-data-max", args.early_data_max, MAX_EARLY_DATA)? as u32,
     })
+}
+
+fn bounded(flag: &'static str, value: i64, max: u64) -> Result<u64, ConfigError> {
+    match u64::try_from(value) {
+        Ok(v) if v <= max => Ok(v),
+        _ => Err(ConfigError::OutOfRange { flag, value, min: 0, max }),
+    }
 }
 
 fn parse_addrs(flag: &'static str, values: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {

@@ -32,7 +32,32 @@ fn defaults() {
     assert_eq!(c.header_timeout, Duration::from_millis(10_000));
     assert_eq!(c.idle_timeout, Duration::from_millis(60_000));
     assert_eq!(c.certs_dir, PathBuf::from("certs"));
+    assert_eq!(c.hsts_max_age, 0, "no HSTS with the development certificate");
+    assert_eq!(c.session_cache, 65_536);
+    assert_eq!(c.early_data_max, 16_384);
     assert!(c.tls_enabled());
+}
+
+#[test]
+fn hsts_session_cache_and_early_data_flags() {
+    let with_cert = parse(&["--cert", "c.pem", "--key", "k.pem"]).unwrap();
+    assert_eq!(with_cert.hsts_max_age, 63_072_000, "two years with a real certificate");
+    let c = parse(&["--hsts-max-age", "600", "--session-cache", "0", "--early-data-max", "0"]).unwrap();
+    assert_eq!((c.hsts_max_age, c.session_cache, c.early_data_max), (600, 0, 0));
+    let c = parse(&["--session-cache", "16777216", "--early-data-max", "1048576"]).unwrap();
+    assert_eq!((c.session_cache, c.early_data_max), (16_777_216, 1_048_576));
+    for (flag, bad) in [
+        ("--hsts-max-age", "-1"),
+        ("--hsts-max-age", "1000000001"),
+        ("--session-cache", "-1"),
+        ("--session-cache", "16777217"),
+        ("--early-data-max", "1048577"),
+        ("--early-data-max", "-5"),
+    ] {
+        let e = err(&[flag, bad]);
+        assert!(matches!(e, ConfigError::OutOfRange { flag: f, .. } if f == flag), "{flag} {bad}: {e}");
+        assert_eq!(e.to_string().lines().count(), 1);
+    }
 }
 
 #[test]

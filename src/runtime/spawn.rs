@@ -137,7 +137,7 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
             .name(format!("h2ring-worker-{index}"))
             .spawn(move || {
                 pin_to_cpu(index % cpus);
-                worker_main(listeners, &thread_waker, &opts, attach_to, &thread_shared, ready_tx)
+                worker_main(index, listeners, &thread_waker, &opts, attach_to, &thread_shared, ready_tx)
             })
             .map_err(StartError::Thread)?;
         running.wakers.push(waker);
@@ -165,6 +165,7 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
 
 #[cfg(not(feature = "epoll"))]
 fn worker_main(
+    index: usize,
     listeners: Vec<Listener>,
     waker: &Waker,
     opts: &RuntimeOptions,
@@ -189,11 +190,12 @@ fn worker_main(
         (false, None) => "SQPOLL off".to_string(),
     };
     let _ = ready.send(Ok(Ready { sqpoll, ring_fd: Some(backend.ring_fd()), backend: backend.name() }));
-    worker::run(&mut backend, shared)
+    worker::run(&mut backend, shared, index)
 }
 
 #[cfg(feature = "epoll")]
 fn worker_main(
+    index: usize,
     listeners: Vec<Listener>,
     waker: &Waker,
     _opts: &RuntimeOptions,
@@ -211,7 +213,7 @@ fn worker_main(
         }
     };
     let _ = ready.send(Ok(Ready { sqpoll: "no SQPOLL (epoll)".to_string(), ring_fd: None, backend: backend.name() }));
-    worker::run(&mut backend, shared)
+    worker::run(&mut backend, shared, index)
 }
 
 impl Running {

@@ -11,6 +11,7 @@ use super::{Backend, Completion, ConnKey};
 use crate::server::handler_cell::HandlerCell;
 use crate::server::httpdate::DateCache;
 use crate::server::session::{RECORD_PLAINTEXT, Responder, Session, SessionConfig};
+use crate::server::stats::WorkerStats;
 
 /// How much one connection may send per loop turn before others get a go.
 const SEND_BATCH: usize = 256 * 1024;
@@ -25,6 +26,8 @@ pub struct WorkerShared {
     /// Set by the signal thread; the worker is woken through its `Waker`.
     pub shutdown: Arc<AtomicBool>,
     pub shutdown_grace: Duration,
+    /// One block of counters per worker, indexed by worker number.
+    pub stats: Box<[WorkerStats]>,
 }
 
 struct Slot {
@@ -37,7 +40,9 @@ struct Slot {
 
 /// Runs until shutdown completes (all connections closed, or the grace
 /// period over).
-pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Result<()> {
+pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> std::io::Result<()> {
+    let fallback = WorkerStats::default();
+    let stats = shared.stats.get(index).unwrap_or(&fallback);
     let mut slots: Vec<Option<Slot>> = Vec::new();
     let mut dirty: Vec<ConnKey> = Vec::new();
     let mut scratch = vec![0u8; RECORD_PLAINTEXT];
@@ -77,7 +82,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared) -> std::io::Resul
                         // next request, even one that woke an idle worker.
                         date.update(SystemTime::now());
                         handler.refresh();
-                        let responder = Responder { handler: handler.get(), date: date.value() };
+                        let responder = Responder { handler: handler.get(), date: date.value(), stats };
                         slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
                         dirty.push(conn);
                     }

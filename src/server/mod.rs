@@ -5,6 +5,7 @@
 pub mod handler_cell;
 pub mod httpdate;
 pub mod session;
+pub mod stats;
 
 use bytes::Bytes;
 

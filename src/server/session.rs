@@ -12,7 +12,9 @@ use rustls::ServerConfig;
 use rustls::server::{Acceptor, ServerConnection};
 
 use super::Handler;
-use crate::h2::conn::{ConnConfig, Connection, Event};
+use super::ResponseField;
+use super::stats::{Counter, WorkerStats};
+use crate::h2::conn::{ConnConfig, Connection, EarlyData, Event, Method, RequestHead};
 use crate::h2::error::ErrorCode;
 use crate::runtime::ListenerKind;
 use crate::tls::{self, ClientHelloOutcome};
@@ -40,6 +42,14 @@ pub struct SessionConfig {
     pub hsts: Option<Bytes>,
     pub h2: ConnConfig,
     pub timeouts: Timeouts,
+}
+
+/// TLS 1.3 0-RTT on this connection (RFC 8446 §4.2.10).
+#[derive(Clone, Copy, Debug, Default)]
+struct EarlyState {
+    /// rustls accepted the client's early data: its first flight is read
+    /// as early data, and responses may go before its Finished (0.5-RTT).
+    accepted: bool,
 }
 
 enum Transport {
@@ -71,6 +81,11 @@ impl CloseReason {
 
 pub struct Session {
     transport: Transport,
+    /// The client's first bytes, kept only when the ClientHello spans more
+    /// than one receive, to see whether it offered early data.
+    hello: Vec<u8>,
+    early: EarlyState,
+    handshake_counted: bool,
     h2: Connection,
     /// Bytes to send before anything else (a TLS alert from the acceptor).
     raw_out: Vec<u8>,
@@ -89,6 +104,9 @@ impl Session {
         };
         Self {
             transport,
+            hello: Vec::new(),
+            early: EarlyState::default(),
+            handshake_counted: false,
             h2: Connection::new(cfg.h2.clone()),
             raw_out: Vec::new(),
             close: None,
@@ -119,10 +137,13 @@ impl Session {
         while self.close.is_none() && (!data.is_empty() || unprocessed) {
             match &mut self.transport {
                 Transport::Plain => {
-                    feed_h2(&mut self.h2, &mut self.close, data, responder, None);
+                    feed_h2(&mut self.h2, &mut self.close, data, responder, None, false);
                     data = &[];
                 }
                 Transport::Accepting(acceptor) => {
+                    // Usually the whole ClientHello is in the first receive
+                    // and is scanned in place; only a fragmented one is kept.
+                    let arrived = data;
                     if acceptor.read_tls(&mut data).is_err() {
                         self.close_with(CloseReason::TlsError);
                         break;
@@ -133,9 +154,29 @@ impl Session {
                         self.close_with(CloseReason::TlsError);
                         break;
                     };
+                    let consumed = &arrived[..arrived.len() - data.len()];
                     match tls::accept_client_hello(acceptor, config) {
-                        ClientHelloOutcome::NeedMore => {}
-                        ClientHelloOutcome::Proceed(conn) => {
+                        ClientHelloOutcome::NeedMore => {
+                            if self.hello.len() + consumed.len() <= tls::client_hello::MAX_CLIENT_HELLO_LEN + 1024 {
+                                self.hello.extend_from_slice(consumed);
+                            }
+                        }
+                        ClientHelloOutcome::Proceed(mut conn) => {
+                            let offered = if self.hello.is_empty() {
+                                scan_early_data(consumed)
+                            } else {
+                                self.hello.extend_from_slice(consumed);
+                                scan_early_data(&self.hello)
+                            };
+                            self.hello = Vec::new();
+                            // rustls decided while taking the ClientHello.
+                            let accepted = conn.early_data().is_some();
+                            self.early = EarlyState { accepted };
+                            if offered {
+                                responder.stats.bump(Counter::EarlyOffered);
+                                let verdict = if accepted { Counter::EarlyAccepted } else { Counter::EarlyRejected };
+                                responder.stats.bump(verdict);
+                            }
                             self.transport = Transport::Tls(conn);
                             unprocessed = true;
                         }
@@ -162,6 +203,25 @@ impl Session {
                         self.close_with(CloseReason::TlsError);
                         break;
                     }
+                    if !self.handshake_counted && !conn.is_handshaking() {
+                        self.handshake_counted = true;
+                        let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+                        responder.stats.bump(if resumed { Counter::HandshakeResumed } else { Counter::HandshakeFull });
+                    }
+                    let hsts = cfg.hsts.as_deref();
+                    // Early data precedes everything else the client sends
+                    // (RFC 8446 §2.3), so it is drained first, into the
+                    // protocol core's early input.
+                    if self.early.accepted
+                        && let Some(mut early) = conn.early_data()
+                    {
+                        while self.close.is_none() {
+                            match early.read(scratch) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, true),
+                            }
+                        }
+                    }
                     loop {
                         match conn.reader().read(scratch) {
                             Ok(0) => {
@@ -169,10 +229,7 @@ impl Session {
                                 self.close_with(CloseReason::PeerClosed);
                                 break;
                             }
-                            Ok(n) => {
-                                let hsts = cfg.hsts.as_deref();
-                                feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts)
-                            }
+                            Ok(n) => feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, false),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => {
                                 self.close_with(CloseReason::PeerClosed);
@@ -223,8 +280,11 @@ impl Session {
                         }
                     }
                     // Plaintext waits in the protocol core until the
-                    // handshake is done, not in rustls's buffers.
-                    if out.len() >= limit || conn.is_handshaking() || abrupt || !h2.has_output() {
+                    // handshake is done, not in rustls's buffers; with
+                    // early data accepted, answers to early requests go at
+                    // once, after our Finished (0.5-RTT, RFC 8446 §4.4.4).
+                    let hold = conn.is_handshaking() && !self.early.accepted;
+                    if out.len() >= limit || hold || abrupt || !h2.has_output() {
                         break;
                     }
                     let n = h2.write_output(scratch);
@@ -315,23 +375,42 @@ impl Session {
 pub struct Responder<'a> {
     pub handler: &'a dyn Handler,
     pub date: &'a [u8],
+    /// This worker's counters.
+    pub stats: &'a WorkerStats,
 }
 
-/// Runs plaintext through the protocol core and answers each request.
+/// Runs plaintext through the protocol core and answers each request;
+/// `early` when the bytes arrived as TLS early data.
 fn feed_h2(
     h2: &mut Connection,
     close: &mut Option<CloseReason>,
     data: &[u8],
     responder: &Responder<'_>,
     hsts: Option<&[u8]>,
+    early: bool,
 ) {
-    if h2.recv(data).is_err() {
+    let result = if early { h2.recv_early(data) } else { h2.recv(data) };
+    if result.is_err() {
         // GOAWAY is queued; it is flushed before the socket closes.
         close.get_or_insert(CloseReason::ProtocolError);
     }
     while let Some(event) = h2.poll_event() {
         match event {
-            Event::Request { stream_id, head, .. } => {
+            Event::Request { stream_id, head, end_stream } => {
+                match early_verdict(&head, end_stream) {
+                    EarlyVerdict::NotEarly => {}
+                    EarlyVerdict::Serve => responder.stats.bump(Counter::EarlyServed),
+                    EarlyVerdict::TooEarly => {
+                        responder.stats.bump(Counter::TooEarly);
+                        let fields = TOO_EARLY_FIELDS.iter().map(|f| (f.name, &f.value[..]));
+                        let date = std::iter::once((&b"date"[..], responder.date));
+                        let body = Bytes::from_static(TOO_EARLY_BODY);
+                        let len = Some(TOO_EARLY_BODY.len() as u64);
+                        let _ = h2.send_response_fields(stream_id, 425, fields.chain(date), len, body);
+                        h2.recycle(head);
+                        continue;
+                    }
+                }
                 let r = responder.handler.respond(&head);
                 let fields = r.headers.iter().map(|f| (f.name, &f.value[..]));
                 let date = std::iter::once((&b"date"[..], responder.date));
@@ -352,4 +431,43 @@ fn feed_h2(
             Event::Data { .. } | Event::Trailers { .. } | Event::StreamReset { .. } | Event::GoAway { .. } => {}
         }
     }
+}
+
+/// What RFC 8470 lets a server do with a request that may be replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EarlyVerdict {
+    NotEarly,
+    /// Safe to answer before the handshake completes.
+    Serve,
+    /// 425 Too Early: the client retries it after the handshake (§5.2).
+    TooEarly,
+}
+
+/// A request is early if any byte of it arrived as early data, or if an
+/// intermediary says it did (`Early-Data: 1`, RFC 8470 §5.1). Only a
+/// GET or HEAD whose whole header block was early and ended the stream is
+/// answered: repeating it changes nothing (RFC 9110 §9.2.1), and a body
+/// or a block completed later could be a replay spliced with new bytes.
+fn early_verdict(head: &RequestHead, end_stream: bool) -> EarlyVerdict {
+    let proxied = head.header(b"early-data") == Some(b"1");
+    let early = head.early_data();
+    if early == EarlyData::No && !proxied {
+        return EarlyVerdict::NotEarly;
+    }
+    let safe = matches!(head.method(), Method::Get | Method::Head);
+    if safe && end_stream && early != EarlyData::Partial { EarlyVerdict::Serve } else { EarlyVerdict::TooEarly }
+}
+
+const TOO_EARLY_BODY: &[u8] = b"Too Early: this request arrived in TLS early data; retry it after the handshake.\n";
+
+static TOO_EARLY_FIELDS: [ResponseField; 3] = [
+    ResponseField::from_static(b"content-type", b"text/plain; charset=utf-8"),
+    ResponseField::from_static(b"cache-control", b"no-store"),
+    ResponseField::from_static(b"server", b"h2ring"),
+];
+
+/// Whether the ClientHello in `first_flight` offers early data; a hello
+/// that cannot be read counts as not offering (rustls refuses it anyway).
+fn scan_early_data(first_flight: &[u8]) -> bool {
+    matches!(tls::client_hello::scan(first_flight), tls::client_hello::ClientHelloScan::Found { early_data: true, .. })
 }

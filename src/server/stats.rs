@@ -1,0 +1,112 @@
+//! Counters kept per worker and summed only when read, so the hot path
+//! never writes a cache line another core reads. Each worker's block is
+//! aligned to its own cache lines; the increments are relaxed atomics only
+//! so that another thread may read them (at exit, and later for metrics).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One worker's counters.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct WorkerStats {
+    /// Resumed handshakes whose ClientHello carried `early_data`.
+    pub early_offered: AtomicU64,
+    /// Of those, the ones whose early data rustls accepted.
+    pub early_accepted: AtomicU64,
+    /// Offered but refused: unknown or already used ticket (a replay),
+    /// early data disabled, or a ticket from another configuration.
+    pub early_rejected: AtomicU64,
+    /// Requests answered from early data, before the handshake completed.
+    pub early_served: AtomicU64,
+    /// Requests refused with 425 Too Early (RFC 8470 §5.2).
+    pub too_early: AtomicU64,
+    /// Handshakes completed: full and resumed.
+    pub handshakes_full: AtomicU64,
+    pub handshakes_resumed: AtomicU64,
+}
+
+/// Which counter to bump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    EarlyOffered,
+    EarlyAccepted,
+    EarlyRejected,
+    EarlyServed,
+    TooEarly,
+    HandshakeFull,
+    HandshakeResumed,
+}
+
+impl WorkerStats {
+    fn cell(&self, c: Counter) -> &AtomicU64 {
+        match c {
+            Counter::EarlyOffered => &self.early_offered,
+            Counter::EarlyAccepted => &self.early_accepted,
+            Counter::EarlyRejected => &self.early_rejected,
+            Counter::EarlyServed => &self.early_served,
+            Counter::TooEarly => &self.too_early,
+            Counter::HandshakeFull => &self.handshakes_full,
+            Counter::HandshakeResumed => &self.handshakes_resumed,
+        }
+    }
+
+    /// Only the owning worker writes, so load + store is enough (no locked
+    /// read-modify-write on the hot path).
+    pub fn bump(&self, c: Counter) {
+        let cell = self.cell(c);
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.cell(c).load(Ordering::Relaxed)
+    }
+}
+
+/// The sum over workers of one counter.
+pub fn total(workers: &[WorkerStats], c: Counter) -> u64 {
+    workers.iter().map(|w| w.get(c)).sum()
+}
+
+/// The counters as one line (printed at exit until the metrics endpoint
+/// exists); tests read it, so keep each figure as `name number`.
+pub fn summary(workers: &[WorkerStats]) -> String {
+    use std::fmt::Write;
+    let t = |c| total(workers, c);
+    let mut line = format!(
+        "0-RTT: offered {}, accepted {}, rejected {}, served from early {}, answered 425 {}; \
+         handshakes: full {}, resumed {}; resumed per worker: ",
+        t(Counter::EarlyOffered),
+        t(Counter::EarlyAccepted),
+        t(Counter::EarlyRejected),
+        t(Counter::EarlyServed),
+        t(Counter::TooEarly),
+        t(Counter::HandshakeFull),
+        t(Counter::HandshakeResumed),
+    );
+    for (i, w) in workers.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(line, "{sep}worker{i} {}", w.get(Counter::HandshakeResumed));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_per_worker_and_summed() {
+        let workers: Vec<WorkerStats> = (0..3).map(|_| WorkerStats::default()).collect();
+        workers[0].bump(Counter::TooEarly);
+        workers[2].bump(Counter::TooEarly);
+        workers[2].bump(Counter::EarlyServed);
+        assert_eq!(total(&workers, Counter::TooEarly), 2);
+        assert_eq!(total(&workers, Counter::EarlyServed), 1);
+        assert_eq!(total(&workers, Counter::EarlyOffered), 0);
+        assert!(std::mem::align_of::<WorkerStats>() >= 128, "no false sharing between workers");
+        workers[1].bump(Counter::HandshakeResumed);
+        let line = summary(&workers);
+        assert!(line.contains("answered 425 2"), "{line}");
+        assert!(line.ends_with("worker0 0, worker1 1, worker2 0"), "{line}");
+    }
+}
