@@ -11,6 +11,7 @@
 
 pub mod conditional;
 pub mod content;
+pub mod export;
 pub mod feed;
 pub mod handler;
 pub mod markdown;
