@@ -1,6 +1,8 @@
-//! The `h2ring` binary: parse the command line, set up TLS, start the
-//! workers, wait for SIGINT/SIGTERM, shut down gracefully. Every operator
-//! error is one line on stderr and exit status 1.
+//! The `h2ring` binary: parse the command line, check the kernel's tuning,
+//! set up TLS, start the workers, wait for SIGINT/SIGTERM, shut down
+//! gracefully. Every operator error is one line on stderr and exit status
+//! 1; `--tuning strict` with a kernel setting off is status 2. A subcommand
+//! (`check-tuning`) runs instead of the server.
 
 use std::sync::Arc;
 
@@ -8,10 +10,10 @@ use bytes::Bytes;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Invocation};
 use crate::h2::conn::ConnConfig;
 use crate::runtime::signals::{self, Signal};
-use crate::runtime::spawn::{self, RuntimeOptions};
+use crate::runtime::spawn::{self, RuntimeOptions, StartError};
 use crate::runtime::worker::WorkerShared;
 use crate::server::Handler;
 use crate::server::handler_cell::HandlerCell;
@@ -19,21 +21,51 @@ use crate::server::session::{SessionConfig, Timeouts};
 use crate::server::stats::{self, WorkerStats};
 use crate::site::{self, LoadSummary, content::ContentError};
 use crate::tls;
+use crate::tuning::{self, TuningReport};
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("h2ring: {msg}");
     1
 }
 
-/// Runs the server; returns the process exit status.
+/// Runs what the command line asks for; returns the process exit status.
 pub fn main() -> i32 {
-    let config = match Config::from_env() {
-        Ok(c) => c,
+    match Invocation::from_env() {
+        Ok(Invocation::Serve(config)) => serve(*config),
+        Ok(Invocation::CheckTuning(params)) => tuning::run_check_command(&params),
         Err(ConfigError::HelpOrVersion(text)) => {
             print!("{text}");
-            return 0;
+            0
         }
-        Err(e) => return fail(e),
+        Err(e) => fail(e),
+    }
+}
+
+/// `--tuning warn|strict`: reads the kernel's settings. Strict with a
+/// setting off prints the report and gives the exit status; otherwise the
+/// report is printed just before the "listening on" line (so an operator
+/// sees it, and an error before that stays one line).
+fn check_tuning(config: &Config) -> Result<Option<TuningReport>, i32> {
+    if config.tuning == tuning::Mode::Off {
+        return Ok(None);
+    }
+    let report = tuning::check(&config.tuning_params);
+    if config.tuning == tuning::Mode::Strict && !report.all_ok() {
+        eprint!("{}", tuning::startup_text(&report));
+        eprintln!(
+            "h2ring: --tuning strict: not starting with kernel settings off (unknown values do not count); \
+             fix them, or start with --tuning warn"
+        );
+        return Err(tuning::STRICT_EXIT_CODE);
+    }
+    Ok(Some(report))
+}
+
+/// Runs the server.
+fn serve(config: Config) -> i32 {
+    let tuning_report = match check_tuning(&config) {
+        Ok(report) => report,
+        Err(status) => return status,
     };
     if let Err(e) = config.check_content_dir() {
         return fail(e);
@@ -83,8 +115,19 @@ pub fn main() -> i32 {
     };
     let running = match spawn::start(&opts, Arc::clone(&shared)) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(e) => {
+            // A backend that cannot start (io_uring disabled, ENOMEM from
+            // RLIMIT_MEMLOCK) may be explained by the tuning report; a busy
+            // port or a bad address stays one line.
+            if let (StartError::Backend(_), Some(report)) = (&e, &tuning_report) {
+                eprint!("{}", tuning::startup_text(report));
+            }
+            return fail(e);
+        }
     };
+    if let Some(report) = &tuning_report {
+        eprint!("{}", tuning::startup_text(report));
+    }
     let mut addrs: Vec<String> = running.tls_addrs.iter().map(|a| format!("https://{a}")).collect();
     addrs.extend(running.h2c_addrs.iter().map(|a| format!("h2c://{a}")));
     eprintln!(

@@ -11,3 +11,4 @@ pub mod runtime;
 pub mod server;
 pub mod site;
 pub mod tls;
+pub mod tuning;

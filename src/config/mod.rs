@@ -2,10 +2,13 @@
 //! operator's mistake into one line on stderr instead of a surprise at run
 //! time.
 //!
-//! [`Config::from_args`] parses and validates without touching the file
-//! system or the network, so tests can feed it argument lists; the checks
-//! that need the file system ([`Config::check_content_dir`], and loading the
-//! certificate in [`crate::tls`]) are separate calls.
+//! [`Invocation::from_args`] parses and validates without touching the
+//! file system or the network, so tests can feed it argument lists; the
+//! checks that need the file system ([`Config::check_content_dir`], loading
+//! the certificate in [`crate::tls`], reading the kernel's settings in
+//! [`crate::tuning`]) are separate calls. Without a subcommand the command
+//! line configures the server ([`Config`]); each subcommand is one variant
+//! of [`Invocation`] with its own arguments.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -14,7 +17,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::tuning;
 
 /// Whether io_uring SQPOLL is on when neither `--sqpoll` nor `--no-sqpoll`
 /// is given. Off until the benchmarks issue measures it; flip it here.
@@ -89,6 +94,19 @@ pub struct Config {
     pub session_cache: usize,
     /// Early data accepted per resumed connection (0: no 0-RTT).
     pub early_data_max: u32,
+    /// `--tuning`: check the kernel's settings at start-up.
+    pub tuning: tuning::Mode,
+    /// What that check measures against (`workers` is [`Config::workers`]).
+    pub tuning_params: tuning::Params,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// No subcommand: run the server.
+    Serve(Box<Config>),
+    /// `h2ring check-tuning`: print every kernel setting and exit.
+    CheckTuning(tuning::Params),
 }
 
 /// Why the command line was not accepted. `Display` is one line, without a
@@ -128,6 +146,10 @@ pub enum ConfigError {
     SqpollNeedsUring,
     /// From [`Config::check_content_dir`].
     ContentDir { path: PathBuf, reason: String },
+    /// `--link-gbps`, `--rtt-ms` or `--proc-root` with `--tuning off`.
+    TuningFlagUnused { flag: &'static str },
+    /// [`Config::from_args`] was given a subcommand.
+    NotServe { subcommand: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -178,6 +200,12 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::ContentDir { path, reason } => {
                 write!(f, "--content {}: {reason}", path.display())
+            }
+            ConfigError::TuningFlagUnused { flag } => {
+                write!(f, "{flag} has no effect with --tuning off; drop one")
+            }
+            ConfigError::NotServe { subcommand } => {
+                write!(f, "`{subcommand}` does not start the server")
             }
         }
     }
@@ -304,6 +332,30 @@ Where the self-signed development certificate for localhost,
 dev-key.pem readable by its owner only) and reused after; only
 without --cert/--key";
 
+const TUNING_HELP: &str = "\
+Check the kernel's network settings at start-up (BBR, fq, socket
+buffers for --link-gbps x --rtt-ms, backlogs, io_uring): warn
+prints what is off and starts; strict prints it and exits with
+status 2 (unknown values do not count); off skips
+the check";
+
+const LINK_GBPS_HELP: &str = "\
+The link's rate in Gbit/s; rate x --rtt-ms is the bandwidth-delay
+product the socket buffer limits must hold; 1-400";
+
+const RTT_MS_HELP: &str = "\
+The round-trip time in milliseconds to the farthest readers that
+should still get the full rate; 1-10000";
+
+const PROC_ROOT_HELP: &str = "\
+For testing: read the kernel's settings from this directory
+instead of /proc/sys";
+
+const CHECK_TUNING_ABOUT: &str = "\
+Print every kernel setting h2ring checks (current, wanted, why) and
+the fix; exit 0 when none is off, 1 otherwise (unknown values, e.g.
+in a container, do not count)";
+
 const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring, thread per core.";
 
 const AFTER_HELP: &str = "\
@@ -312,14 +364,20 @@ Durations (--*-ms) are milliseconds.
 Signals: SIGINT or SIGTERM finishes in-flight requests and exits 0; SIGHUP re-renders --content
 and swaps it in without dropping connections (a bad edit is reported, the old site stays).
 Trust the development certificate in your client, e.g.:
-  curl --cacert certs/dev-cert.pem https://localhost:8443/";
+  curl --cacert certs/dev-cert.pem https://localhost:8443/
+Exit status: 0 after a clean shutdown, 1 for an operator error, 2 when --tuning strict finds a kernel
+setting off. Kernel tuning: `h2ring check-tuning`, and the kit in tuning/ (tuning/README.md).";
 
 /// The raw command line, before validation. Numbers are `i64` so that a
 /// negative value reaches the range check and gets its one-line message
 /// instead of a parser error about a "-5" flag.
 #[derive(Parser, Debug)]
-#[command(name = "h2ring", version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(name = "h2ring", version, about = ABOUT, after_help = AFTER_HELP, args_conflicts_with_subcommands = true,
+          disable_help_subcommand = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+
     #[arg(long, value_name = "ADDR", help = LISTEN_HELP)]
     listen: Vec<String>,
 
@@ -377,24 +435,102 @@ struct Args {
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true, default_value_t = DEFAULT_EARLY_DATA_MAX as i64,
           help = EARLY_DATA_MAX_HELP)]
     early_data_max: i64,
+
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = TuningArg::Warn,
+          help = TUNING_HELP)]
+    tuning: TuningArg,
+
+    #[command(flatten)]
+    tuning_args: TuningArgs,
 }
 
-impl Config {
+/// The subcommands; each validates into one [`Invocation`] variant.
+#[derive(Subcommand, Debug)]
+enum Sub {
+    #[command(name = "check-tuning", about = "Print every kernel setting h2ring checks, and the fix",
+              long_about = CHECK_TUNING_ABOUT)]
+    CheckTuning(TuningArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum TuningArg {
+    Warn,
+    Strict,
+    Off,
+}
+
+/// What the kernel tuning check measures against; both the server and
+/// `check-tuning` take these.
+#[derive(clap::Args, Debug)]
+struct TuningArgs {
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = tuning::DEFAULT_LINK_GBPS as i64,
+          help = LINK_GBPS_HELP)]
+    link_gbps: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = tuning::DEFAULT_RTT_MS as i64,
+          help = RTT_MS_HELP)]
+    rtt_ms: i64,
+
+    #[arg(long, value_name = "DIR", default_value = tuning::DEFAULT_PROC_ROOT, help = PROC_ROOT_HELP)]
+    proc_root: PathBuf,
+}
+
+impl TuningArgs {
+    fn validate(self, workers: usize) -> Result<tuning::Params, ConfigError> {
+        let (gbps_min, gbps_max) = tuning::LINK_GBPS_RANGE;
+        let (rtt_min, rtt_max) = tuning::RTT_MS_RANGE;
+        let gbps = in_range("--link-gbps", self.link_gbps, gbps_min, gbps_max)?;
+        let rtt_ms = in_range("--rtt-ms", self.rtt_ms, rtt_min, rtt_max)?;
+        Ok(tuning::Params { bdp: tuning::Bdp { gbps, rtt_ms }, workers, proc_root: self.proc_root })
+    }
+}
+
+fn in_range(flag: &'static str, value: i64, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match u32::try_from(value) {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(ConfigError::OutOfRange { flag, value, min: u64::from(min), max: u64::from(max) }),
+    }
+}
+
+impl Invocation {
     /// Parses and validates a command line. The first item is the program
     /// name, as in `std::env::args_os()`.
-    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    pub fn from_args<I, T>(args: I) -> Result<Invocation, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
         let matches = Args::command().try_get_matches_from(args).map_err(from_clap)?;
-        let parsed = Args::from_arg_matches(&matches).map_err(from_clap)?;
-        validate(parsed, &matches)
+        let mut parsed = Args::from_arg_matches(&matches).map_err(from_clap)?;
+        match parsed.command.take() {
+            None => validate(parsed, &matches).map(|config| Invocation::Serve(Box::new(config))),
+            Some(Sub::CheckTuning(args)) => {
+                // Memory locked per worker ring is judged for the default
+                // worker count, as the server would start.
+                let workers = usize::try_from(default_workers()).unwrap_or(1);
+                args.validate(workers).map(Invocation::CheckTuning)
+            }
+        }
     }
 
-    /// [`Config::from_args`] on this process's command line.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_args(std::env::args_os())
+    /// [`Invocation::from_args`] on this process's command line.
+    pub fn from_env() -> Result<Invocation, ConfigError> {
+        Invocation::from_args(std::env::args_os())
+    }
+}
+
+impl Config {
+    /// [`Invocation::from_args`] for a command line that starts the server;
+    /// a subcommand is [`ConfigError::NotServe`].
+    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        match Invocation::from_args(args)? {
+            Invocation::Serve(config) => Ok(*config),
+            Invocation::CheckTuning(_) => Err(ConfigError::NotServe { subcommand: "check-tuning".into() }),
+        }
     }
 
     /// The `--help` text, as `--help` prints it.
@@ -443,6 +579,9 @@ fn from_clap(err: clap::Error) -> ConfigError {
         } else if let Some(tip) = l.strip_prefix("tip: ") {
             line.push_str("; ");
             line.push_str(tip);
+        } else if let Some(values) = l.strip_prefix("[possible values: ") {
+            line.push_str("; expected one of: ");
+            line.push_str(values.trim_end_matches(']'));
         } else if l.starts_with("Usage:") {
             break;
         }
@@ -528,6 +667,20 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         },
     };
 
+    let tuning = match args.tuning {
+        TuningArg::Warn => tuning::Mode::Warn,
+        TuningArg::Strict => tuning::Mode::Strict,
+        TuningArg::Off => tuning::Mode::Off,
+    };
+    if tuning == tuning::Mode::Off {
+        for (id, flag) in [("link_gbps", "--link-gbps"), ("rtt_ms", "--rtt-ms"), ("proc_root", "--proc-root")] {
+            if given(matches, id) {
+                return Err(ConfigError::TuningFlagUnused { flag });
+            }
+        }
+    }
+    let tuning_params = args.tuning_args.validate(workers)?;
+
     Ok(Config {
         listen,
         h2c_listen,
@@ -546,6 +699,8 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         hsts_max_age,
         session_cache: bounded("--session-cache", args.session_cache, MAX_SESSION_CACHE)? as usize,
         early_data_max: bounded("--early-data-max", args.early_data_max, MAX_EARLY_DATA)? as u32,
+        tuning,
+        tuning_params,
     })
 }
 

@@ -36,6 +36,98 @@ fn defaults() {
     assert_eq!(c.session_cache, 65_536);
     assert_eq!(c.early_data_max, 16_384);
     assert!(c.tls_enabled());
+    assert_eq!(c.tuning, tuning::Mode::Warn);
+    assert_eq!(
+        c.tuning_params,
+        tuning::Params {
+            bdp: tuning::Bdp { gbps: 10, rtt_ms: 50 },
+            workers: c.workers,
+            proc_root: PathBuf::from("/proc/sys")
+        }
+    );
+}
+
+fn invocation(args: &[&str]) -> Result<Invocation, ConfigError> {
+    Invocation::from_args(std::iter::once("h2ring").chain(args.iter().copied()))
+}
+
+fn one_line_error(args: &[&str]) -> ConfigError {
+    let e = invocation(args).expect_err("must be rejected");
+    let line = e.to_string();
+    assert!(!line.contains('\n') && !line.is_empty(), "not one line: {line:?}");
+    assert_eq!(e.exit_code(), 1);
+    e
+}
+
+#[test]
+fn tuning_flags() {
+    assert_eq!(parse(&["--tuning", "strict"]).unwrap().tuning, tuning::Mode::Strict);
+    assert_eq!(parse(&["--tuning=off"]).unwrap().tuning, tuning::Mode::Off);
+    assert_eq!(parse(&["--tuning", "warn"]).unwrap().tuning, tuning::Mode::Warn);
+    let c = parse(&["--workers", "3", "--link-gbps", "1", "--rtt-ms", "10", "--proc-root", "/tmp/fake"]).unwrap();
+    assert_eq!(
+        c.tuning_params,
+        tuning::Params { bdp: tuning::Bdp { gbps: 1, rtt_ms: 10 }, workers: 3, proc_root: PathBuf::from("/tmp/fake") }
+    );
+    let c = parse(&["--link-gbps", "400", "--rtt-ms", "10000"]).unwrap();
+    assert_eq!(c.tuning_params.bdp, tuning::Bdp { gbps: 400, rtt_ms: 10_000 });
+    for (flag, bad, min, max) in [
+        ("--link-gbps", "0", 1, 400),
+        ("--link-gbps", "401", 1, 400),
+        ("--link-gbps", "-10", 1, 400),
+        ("--rtt-ms", "0", 1, 10_000),
+        ("--rtt-ms", "10001", 1, 10_000),
+        ("--rtt-ms", "99999999999", 1, 10_000),
+    ] {
+        let e = err(&[flag, bad]);
+        assert_eq!(e, ConfigError::OutOfRange { flag, value: bad.parse().unwrap(), min, max });
+        assert_eq!(e.to_string(), format!("{flag} must be between {min} and {max}, not {bad}"));
+    }
+    assert!(matches!(err(&["--tuning", "loud"]), ConfigError::Usage(_)));
+    assert!(err(&["--tuning", "loud"]).to_string().contains("warn, strict, off"), "{}", err(&["--tuning", "loud"]));
+    assert!(matches!(err(&["--link-gbps", "ten"]), ConfigError::Usage(_)));
+    for flag in ["--link-gbps", "--rtt-ms", "--proc-root"] {
+        let e = err(&["--tuning", "off", flag, "5"]);
+        assert_eq!(e, ConfigError::TuningFlagUnused { flag });
+        assert_eq!(e.to_string(), format!("{flag} has no effect with --tuning off; drop one"));
+    }
+}
+
+#[test]
+fn check_tuning_subcommand() {
+    let workers = std::thread::available_parallelism().unwrap().get().min(MAX_WORKERS);
+    let default =
+        tuning::Params { bdp: tuning::Bdp { gbps: 10, rtt_ms: 50 }, workers, proc_root: PathBuf::from("/proc/sys") };
+    assert_eq!(invocation(&["check-tuning"]), Ok(Invocation::CheckTuning(default.clone())));
+    assert_eq!(
+        invocation(&["check-tuning", "--link-gbps", "25", "--rtt-ms", "100", "--proc-root", "fake"]),
+        Ok(Invocation::CheckTuning(tuning::Params {
+            bdp: tuning::Bdp { gbps: 25, rtt_ms: 100 },
+            proc_root: PathBuf::from("fake"),
+            ..default
+        }))
+    );
+    assert!(matches!(invocation(&[]), Ok(Invocation::Serve(_))));
+    assert_eq!(
+        one_line_error(&["check-tuning", "--rtt-ms", "0"]),
+        ConfigError::OutOfRange { flag: "--rtt-ms", value: 0, min: 1, max: 10_000 }
+    );
+    // Server flags belong to the server, not to the subcommand.
+    for args in [
+        &["check-tuning", "--workers", "2"][..],
+        &["--workers", "2", "check-tuning"],
+        &["--tuning", "strict", "check-tuning"],
+        &["check-tuning", "extra"],
+        &["check-tunning"],
+    ] {
+        assert!(matches!(one_line_error(args), ConfigError::Usage(_)), "{args:?}");
+    }
+    assert_eq!(err(&["check-tuning"]), ConfigError::NotServe { subcommand: "check-tuning".into() });
+    let help = invocation(&["check-tuning", "--help"]).unwrap_err();
+    assert!(help.is_help_or_version());
+    for text in ["--link-gbps", "--rtt-ms", "--proc-root", "For testing", "exit 0"] {
+        assert!(help.to_string().contains(text), "check-tuning --help lacks {text:?}");
+    }
 }
 
 #[test]
@@ -150,6 +242,11 @@ fn help_explains_every_flag_and_default() {
         "--header-timeout-ms",
         "--idle-timeout-ms",
         "--certs-dir",
+        "--tuning",
+        "--link-gbps",
+        "--rtt-ms",
+        "--proc-root",
+        "check-tuning",
     ] {
         assert!(text.contains(&format!("{flag} ")), "--help does not mention {flag}");
     }
@@ -165,6 +262,10 @@ fn help_explains_every_flag_and_default() {
         "[default: certs]",
         "the development certificate",
         "the development key",
+        "[default: warn]",
+        "[default: 50]",
+        "[default: /proc/sys]",
+        "status 2",
     ] {
         assert!(text.contains(default), "--help lacks {default:?}");
     }

@@ -82,6 +82,8 @@ pub struct Server {
     pub stderr: mpsc::Receiver<String>,
     /// The "listening on …" line.
     pub start_line: String,
+    /// What the server printed before it (the kernel tuning report).
+    pub before_start: Vec<String>,
 }
 
 impl Server {
@@ -113,13 +115,13 @@ impl Server {
                 }
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("h2ring printed no start-up line");
+        let (line, before_start) = wait_for_start_line(&rx);
         let addr = |scheme: &str| -> SocketAddr {
             let at = line.find(scheme).unwrap_or_else(|| panic!("no {scheme} in {line:?}")) + scheme.len();
             line[at..].split([' ', ';']).next().unwrap().parse().unwrap()
         };
         let (tls, h2c) = (addr("https://"), addr("h2c://"));
-        Server { child, tls, h2c, certs, content, stderr: rx, start_line: line }
+        Server { child, tls, h2c, certs, content, stderr: rx, start_line: line, before_start }
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,6 +140,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Reads stderr lines until the "listening on …" line; returns it and the
+/// lines before it (the kernel tuning report comes first).
+pub fn wait_for_start_line(rx: &mpsc::Receiver<String>) -> (String, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut before = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("listening on") => return (line, before),
+            Ok(line) => before.push(line),
+            Err(_) => panic!("h2ring printed no start-up line; before it: {before:#?}"),
+        }
     }
 }
 
