@@ -23,6 +23,7 @@ const GOOD: &[(&str, &str)] = &[
     ("net/ipv4/tcp_fastopen", "3\n"),
     ("net/ipv4/tcp_notsent_lowat", "16384\n"),
     ("net/ipv4/tcp_slow_start_after_idle", "0\n"),
+    ("net/ipv4/tcp_mtu_probing", "1\n"),
     ("kernel/io_uring_disabled", "0\n"),
     ("kernel/osrelease", "6.8.0-49-generic\n"),
 ];
@@ -41,6 +42,7 @@ const BAD: &[(&str, &str)] = &[
     ("net/ipv4/tcp_fastopen", "1\n"),
     ("net/ipv4/tcp_notsent_lowat", "4294967295\n"),
     ("net/ipv4/tcp_slow_start_after_idle", "1\n"),
+    ("net/ipv4/tcp_mtu_probing", "0\n"),
     ("kernel/io_uring_disabled", "2\n"),
     ("kernel/osrelease", "6.8.0-49-generic\n"),
 ];

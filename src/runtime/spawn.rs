@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use super::listen::bind_reuseport;
+use super::listen::{bind_reuseport, enable_fastopen};
 use super::worker::{self, WorkerShared};
 use super::{Listener, ListenerKind, Waker};
 
@@ -110,6 +110,13 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
     {
         for &addr in addrs {
             let sockets = bind_all(addr, workers)?;
+            if kind == ListenerKind::Tls {
+                for socket in &sockets {
+                    // Best effort: without the sysctl's server bit the
+                    // kernel ignores it, and check-tuning reports that.
+                    let _ = enable_fastopen(socket);
+                }
+            }
             actual.push(sockets[0].local_addr().map_err(|e| StartError::Bind(addr, e))?);
             for (w, socket) in sockets.into_iter().enumerate() {
                 per_worker[w].push(Listener { socket, kind });

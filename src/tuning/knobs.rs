@@ -69,7 +69,7 @@ pub static KNOBS: &[Knob] = &[
         name: "net.ipv4.tcp_congestion_control",
         path: "net/ipv4/tcp_congestion_control",
         want: Want::Is("bbr"),
-        why: "BBR paces at the path's measured rate; cubic halves on every random loss",
+        why: "BBR paces at the path's measured rate; cubic cuts its window by 30% on every random loss",
         uring_only: false,
     },
     Knob {
@@ -140,6 +140,13 @@ pub static KNOBS: &[Knob] = &[
         path: "net/ipv4/tcp_slow_start_after_idle",
         want: Want::Equals(0),
         why: "1 drops an idle keep-alive connection back to the initial window",
+        uring_only: false,
+    },
+    Knob {
+        name: "net.ipv4.tcp_mtu_probing",
+        path: "net/ipv4/tcp_mtu_probing",
+        want: Want::AtLeast { min: 1, fix: 1 },
+        why: "paths that drop ICMP frag-needed black-hole full-size certificate packets; 1 probes smaller after that",
         uring_only: false,
     },
     Knob {

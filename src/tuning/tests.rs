@@ -55,6 +55,7 @@ const GOOD: &[(&str, &[u8])] = &[
     ("net/ipv4/tcp_fastopen", b"3\n"),
     ("net/ipv4/tcp_notsent_lowat", b"16384\n"),
     ("net/ipv4/tcp_slow_start_after_idle", b"0\n"),
+    ("net/ipv4/tcp_mtu_probing", b"1\n"),
     ("kernel/io_uring_disabled", b"0\n"),
     ("kernel/osrelease", b"6.8.0-49-generic\n"),
 ];
@@ -73,6 +74,7 @@ const BAD: &[(&str, &[u8])] = &[
     ("net/ipv4/tcp_fastopen", b"1\n"),
     ("net/ipv4/tcp_notsent_lowat", b"4294967295\n"),
     ("net/ipv4/tcp_slow_start_after_idle", b"1\n"),
+    ("net/ipv4/tcp_mtu_probing", b"0\n"),
     ("kernel/io_uring_disabled", b"2\n"),
     ("kernel/osrelease", b"6.8.0-49-generic\n"),
 ];
@@ -91,6 +93,7 @@ const BAD_KNOBS: &[&str] = &[
     "net.ipv4.tcp_fastopen",
     "net.ipv4.tcp_notsent_lowat",
     "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_mtu_probing",
     "kernel.io_uring_disabled",
 ];
 
@@ -181,6 +184,7 @@ fn bad_tree_names_each_knob() {
         "net.ipv4.tcp_fastopen=3",
         "net.ipv4.tcp_notsent_lowat=16384",
         "net.ipv4.tcp_slow_start_after_idle=0",
+        "net.ipv4.tcp_mtu_probing=1",
     ] {
         assert!(fix.contains(command), "{command} missing from {fix}");
     }
@@ -192,7 +196,7 @@ fn only_what_is_off_is_printed_at_start_up() {
     let files = with(GOOD, "net/core/default_qdisc", b"fq_codel\n");
     let report = eval_map(&files, Some(RINGS), None);
     let text = startup_text(&report);
-    assert!(text.contains("1 of 14 settings are off for 10 Gbit/s × 50 ms = 62.5 MB"), "{text}");
+    assert!(text.contains("1 of 15 settings are off for 10 Gbit/s × 50 ms = 62.5 MB"), "{text}");
     assert!(text.contains("net.core.default_qdisc") && text.contains("fq_codel"), "{text}");
     assert!(!text.contains("net.ipv4.tcp_congestion_control"), "{text}");
     assert!(!text.contains("unknown"), "{text}");

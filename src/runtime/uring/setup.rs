@@ -111,9 +111,16 @@ fn setup_error(e: io::Error) -> io::Error {
                 "io_uring_setup refused SINGLE_ISSUER | DEFER_TASKRUN ({e}); h2ring needs Linux 6.1 or later, or build it with `--features epoll`"
             ),
         ),
+        Some(libc::ENOMEM) => io::Error::new(e.kind(), format!("io_uring_setup failed: {e}; {MEMLOCK_REMEDY}")),
         _ => io::Error::new(e.kind(), format!("io_uring_setup failed: {e}")),
     }
 }
+
+/// Since Linux 6.14 ring memory counts against `RLIMIT_MEMLOCK` again (for
+/// a process without CAP_IPC_LOCK), so ENOMEM usually means that limit.
+pub(super) const MEMLOCK_REMEDY: &str = "the locked-memory limit is likely too low for the rings: raise it \
+     (`ulimit -l unlimited`, or LimitMEMLOCK=infinity in the systemd unit; `h2ring check-tuning` shows what is \
+     needed), use fewer --workers, or build with `--features epoll`";
 
 /// How many direct descriptors to register: the kernel refuses a table
 /// larger than `RLIMIT_NOFILE` (EMFILE), but it is per ring, so each worker
@@ -139,6 +146,9 @@ thread_local! {
 
 /// Adds what we were doing to an error from a registration call.
 pub(super) fn context(e: io::Error, what: &str) -> io::Error {
+    if e.raw_os_error() == Some(libc::ENOMEM) {
+        return io::Error::new(e.kind(), format!("io_uring: {what}: {e}; {MEMLOCK_REMEDY}"));
+    }
     io::Error::new(e.kind(), format!("io_uring: {what}: {e}"))
 }
 
