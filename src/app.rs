@@ -33,11 +33,27 @@ pub fn main() -> i32 {
     match Invocation::from_env() {
         Ok(Invocation::Serve(config)) => serve(*config),
         Ok(Invocation::CheckTuning(params)) => tuning::run_check_command(&params),
+        Ok(Invocation::Export { content, dir }) => export(&content, &dir),
         Err(ConfigError::HelpOrVersion(text)) => {
             print!("{text}");
             0
         }
         Err(e) => fail(e),
+    }
+}
+
+/// `h2ring export DIR`: the site as static files.
+fn export(content: &std::path::Path, dir: &std::path::Path) -> i32 {
+    let site = match site::load(content) {
+        Ok((site, _)) => site,
+        Err(e) => return fail(e),
+    };
+    match site::export::export(&site, dir) {
+        Ok(s) => {
+            println!("h2ring: exported {} files ({} KiB) to {}", s.files, s.bytes.div_ceil(1024), dir.display());
+            0
+        }
+        Err(e) => fail(format_args!("export: {e}")),
     }
 }
 

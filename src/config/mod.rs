@@ -107,6 +107,8 @@ pub enum Invocation {
     Serve(Box<Config>),
     /// `h2ring check-tuning`: print every kernel setting and exit.
     CheckTuning(tuning::Params),
+    /// `h2ring export DIR`: write the rendered site as static files.
+    Export { content: PathBuf, dir: PathBuf },
 }
 
 /// Why the command line was not accepted. `Display` is one line, without a
@@ -356,6 +358,15 @@ Print every kernel setting h2ring checks (current, wanted, why) and
 the fix; exit 0 when none is off, 1 otherwise (unknown values, e.g.
 in a container, do not count)";
 
+const EXPORT_ABOUT: &str = "\
+Render --content as the server would and write every resource as a
+static file, so another server can serve exactly the same bytes (the
+benchmark harness does this for h2o and nginx): / as index.html, an
+extension-less path as PATH.html (/posts/x as posts/x.html), other
+paths as they are, the 404 page as 404.html, and each precompressed
+variant next to its file as FILE.gz and FILE.br (nginx gzip_static and
+brotli_static, h2o file.send-compressed)";
+
 const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring, thread per core.";
 
 const AFTER_HELP: &str = "\
@@ -450,6 +461,19 @@ enum Sub {
     #[command(name = "check-tuning", about = "Print every kernel setting h2ring checks, and the fix",
               long_about = CHECK_TUNING_ABOUT)]
     CheckTuning(TuningArgs),
+    #[command(name = "export", about = "Write the rendered site as static files into DIR", long_about = EXPORT_ABOUT)]
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// Where to write (created if missing; files of the same names are
+    /// replaced, nothing else is touched)
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_CONTENT, help = "The blog to render")]
+    content: PathBuf,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -510,6 +534,7 @@ impl Invocation {
                 let workers = usize::try_from(default_workers()).unwrap_or(1);
                 args.validate(workers).map(Invocation::CheckTuning)
             }
+            Some(Sub::Export(args)) => Ok(Invocation::Export { content: args.content, dir: args.dir }),
         }
     }
 
@@ -530,6 +555,7 @@ impl Config {
         match Invocation::from_args(args)? {
             Invocation::Serve(config) => Ok(*config),
             Invocation::CheckTuning(_) => Err(ConfigError::NotServe { subcommand: "check-tuning".into() }),
+            Invocation::Export { .. } => Err(ConfigError::NotServe { subcommand: "export".into() }),
         }
     }
 
@@ -584,6 +610,10 @@ fn from_clap(err: clap::Error) -> ConfigError {
             line.push_str(values.trim_end_matches(']'));
         } else if l.starts_with("Usage:") {
             break;
+        } else if l.starts_with('<') || l.starts_with("--") {
+            // The missing arguments, listed under "were not provided:".
+            line.push(' ');
+            line.push_str(l);
         }
     }
     if line.is_empty() {

@@ -437,3 +437,14 @@ fn content_dir_check() {
     let file = parse(&["--content", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]).unwrap();
     assert!(file.check_content_dir().unwrap_err().to_string().ends_with("not a directory"));
 }
+
+#[test]
+fn export_subcommand() {
+    let inv = Invocation::from_args(["h2ring", "export", "/tmp/out"]).unwrap();
+    assert_eq!(inv, Invocation::Export { content: PathBuf::from("content"), dir: PathBuf::from("/tmp/out") });
+    let inv = Invocation::from_args(["h2ring", "export", "out", "--content", "/srv/blog"]).unwrap();
+    assert_eq!(inv, Invocation::Export { content: PathBuf::from("/srv/blog"), dir: PathBuf::from("out") });
+    let e = Invocation::from_args(["h2ring", "export"]).unwrap_err();
+    assert!(e.to_string().contains("<DIR>"), "{e}");
+    assert!(matches!(Config::from_args(["h2ring", "export", "x"]), Err(ConfigError::NotServe { .. })));
+}
