@@ -5,7 +5,22 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use h2ring::h2::conn::ConnConfig;
+use h2ring::h2::conn::{ConnConfig, RateLimit};
+
+/// The per-tick budgets out of the way, so the floods below test `max_queued_output` alone (the budgets have their
+/// own tests in `conn_floods.rs`).
+fn unbudgeted(cfg: ConnConfig) -> ConnConfig {
+    let u = RateLimit::UNLIMITED;
+    ConnConfig {
+        reset_limit: u,
+        ping_limit: u,
+        settings_limit: u,
+        priority_limit: u,
+        empty_frame_limit: u,
+        continuation_limit: u,
+        ..cfg
+    }
+}
 
 /// Feeds `unit` `count` times (1000 per `recv`) without calling `write_output`; the connection must give up with
 /// ENHANCE_YOUR_CALM before the unread output grows past `max_queued_output` plus one reply.
@@ -47,19 +62,19 @@ fn flood(cfg: ConnConfig, setup: &[u8], unit: &dyn Fn(u32) -> Vec<u8>, count: u3
 
 #[test]
 fn ping_flood_without_reading_is_enhance_your_calm() {
-    flood(ConnConfig::default(), b"", &|i| ping(0, u64::from(i).to_be_bytes()), 100_000, 17);
+    flood(unbudgeted(ConnConfig::default()), b"", &|i| ping(0, u64::from(i).to_be_bytes()), 100_000, 17);
 }
 
 #[test]
 fn settings_flood_without_reading_is_enhance_your_calm() {
-    let cfg = ConnConfig { max_queued_output: 10_000, ..ConnConfig::default() };
+    let cfg = unbudgeted(ConnConfig { max_queued_output: 10_000, ..ConnConfig::default() });
     flood(cfg, b"", &|_| settings(&[(INITIAL_WINDOW_SIZE, 65_535)]), 100_000, 9);
 }
 
 #[test]
 fn stream_error_flood_without_reading_is_enhance_your_calm() {
     // Every request is malformed (uppercase name): one RST_STREAM each.
-    let cfg = ConnConfig { max_queued_output: 10_000, ..ConnConfig::default() };
+    let cfg = unbudgeted(ConnConfig { max_queued_output: 10_000, ..ConnConfig::default() });
     let block = cat(&[&hp::get("/"), &hp::literal("X", "1")]);
     flood(cfg, b"", &|i| headers(2 * i + 1, END_HEADERS | END_STREAM, &block), 100_000, 13);
 }
@@ -67,7 +82,8 @@ fn stream_error_flood_without_reading_is_enhance_your_calm() {
 #[test]
 fn window_update_zero_flood_without_reading_is_enhance_your_calm() {
     // A zero increment on an open stream is a stream error; repeated on 1000 half-closed streams.
-    let cfg = ConnConfig { max_queued_output: 5_000, max_concurrent_streams: 100_000, ..ConnConfig::default() };
+    let cfg =
+        unbudgeted(ConnConfig { max_queued_output: 5_000, max_concurrent_streams: 100_000, ..ConnConfig::default() });
     let mut setup = Vec::new();
     for id in 0..2000u32 {
         setup.extend(headers(2 * id + 1, END_HEADERS | END_STREAM, &hp::get("/")));
@@ -80,6 +96,8 @@ fn pings_from_a_client_that_reads_are_all_answered() {
     let cfg = ConnConfig { max_queued_output: 1000, ..ConnConfig::default() };
     let mut c = Client::connect(cfg);
     for round in 0..100u64 {
+        // One round a second: 50 PINGs a second stay within the PING budget.
+        c.conn.tick();
         let batch: Vec<u8> = (0..50u64).flat_map(|i| ping(0, (round * 50 + i).to_be_bytes())).collect();
         c.send_ok(&batch);
         let f = c.read();

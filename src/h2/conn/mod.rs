@@ -8,7 +8,10 @@
 //! - [`request`]: a request's header block and its validation (§8.2–§8.3).
 //! - `recv`: frames from the client, stream states, flow control in.
 //! - `send`: responses, DATA scheduling, flow control out.
+//! - [`limits`]: flood defences (per-tick budgets) and the counters of the
+//!   limits a client ran into.
 
+pub mod limits;
 mod recv;
 pub mod request;
 mod send;
@@ -23,6 +26,7 @@ use crate::h2::error::{ErrorCode, H2Error};
 use crate::h2::frame::{self, DEFAULT_INITIAL_WINDOW_SIZE, DEFAULT_MAX_FRAME_SIZE, SettingId};
 use crate::h2::hpack::{HpackDecoder, HpackEncoder};
 use crate::h2::stream::{FlowWindow, StreamState};
+pub use limits::{Limit, LimitHits, RateLimit};
 pub use request::{EarlyData, Malformed, Method, RequestHead};
 
 /// What we advertise and enforce. The defaults suit a web server.
@@ -51,6 +55,25 @@ pub struct ConnConfig {
     /// SETTINGS ACKs, RST_STREAM, HEADERS) that may wait unread before the
     /// client counts as flooding without reading (CVE-2019-9512, 9515).
     pub max_queued_output: usize,
+    /// RST_STREAMs from the client plus streams we reset because of its
+    /// frames (CVE-2023-44487 Rapid Reset, CVE-2025-8671 MadeYouReset,
+    /// CVE-2019-9514). `burst` should be at least `max_concurrent_streams`,
+    /// so that a browser cancelling every stream of a page at once (and
+    /// then of the next one) stays well within it.
+    pub reset_limit: RateLimit,
+    /// PING frames, ACK or not (CVE-2019-9512).
+    pub ping_limit: RateLimit,
+    /// SETTINGS frames, ACK or not (CVE-2019-9515).
+    pub settings_limit: RateLimit,
+    /// PRIORITY frames, which we ignore (CVE-2019-9513, §5.3.2).
+    pub priority_limit: RateLimit,
+    /// DATA frames with no payload and no END_STREAM, HEADERS and
+    /// CONTINUATION frames with an empty fragment and no END_HEADERS
+    /// (CVE-2019-9518).
+    pub empty_frame_limit: RateLimit,
+    /// CONTINUATION frames, on top of `max_continuation_frames` per block
+    /// (CVE-2024-27316).
+    pub continuation_limit: RateLimit,
 }
 
 impl Default for ConnConfig {
@@ -65,6 +88,22 @@ impl Default for ConnConfig {
             header_table_size: 4096,
             max_continuation_frames: 32,
             max_queued_output: 256 << 10,
+            // Per tick = per second. A browser cancels a few streams a second
+            // at most, 128 at once when leaving a busy page: burst 2 × 128.
+            // A Rapid Reset attacker gets 100 streams a second, not 100,000s.
+            reset_limit: RateLimit::new(100, 256),
+            // Clients ping for liveness or RTT, a few a second at most.
+            ping_limit: RateLimit::new(100, 200),
+            // One or two per connection in practice.
+            settings_limit: RateLimit::new(10, 20),
+            // Old Firefox sent a handful up front, Chromium one per
+            // reprioritised stream: at most every stream at once.
+            priority_limit: RateLimit::new(100, 256),
+            // Legitimate clients hardly ever send these.
+            empty_frame_limit: RateLimit::new(100, 200),
+            // A block within max_header_list_size takes ≤ 4 frames of 16 KB;
+            // browsers practically never send CONTINUATION.
+            continuation_limit: RateLimit::new(256, 512),
         }
     }
 }
@@ -225,6 +264,9 @@ pub struct Connection {
     goaway_sent: Option<u32>,
     goaway_received: bool,
     error: Option<H2Error>,
+    /// Per-tick flood budgets, refilled by `tick`.
+    budgets: limits::Budgets,
+    limits: limits::LimitLog,
 }
 
 impl Connection {
@@ -264,6 +306,8 @@ impl Connection {
             goaway_sent: None,
             goaway_received: false,
             error: None,
+            budgets: limits::Budgets::new(&cfg),
+            limits: limits::LimitLog::default(),
             cfg,
         };
         conn.send_preface();

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::limits::{Budget, Limit};
 use super::request::{EarlyData, HeadBuilder, RequestHead};
 use super::{Connection, Event, PendingBlock, Phase, Stream};
 use crate::h2::error::{ErrorCode, ErrorScope, H2Error};
@@ -12,7 +13,7 @@ use crate::h2::frame::{
     self, CONNECTION_PREFACE, FRAME_HEADER_LEN, Frame, FrameHeader, FrameType, SettingId, SettingsParams,
 };
 use crate::h2::hpack::DecodeLimits;
-use crate::h2::stream::{FlowWindow, StreamState};
+use crate::h2::stream::{FlowWindow, MAX_WINDOW, StreamState};
 
 fn conn_err(code: ErrorCode, reason: &'static str) -> H2Error {
     H2Error::connection(code, reason)
@@ -178,6 +179,7 @@ impl Connection {
             }
             self.phase = Phase::Open;
         }
+        self.spend_for(&frame)?;
         let frame_end = at + (FRAME_HEADER_LEN as u64) + u64::from(header.length);
         match frame {
             Frame::Data { stream_id, end_stream, data, flow_len } => {
@@ -209,6 +211,34 @@ impl Connection {
             Frame::WindowUpdate { stream_id, increment } => self.on_window_update(stream_id, increment),
             // §4.1 / §5.5: unknown frame types are ignored.
             Frame::Unknown { .. } => Ok(()),
+        }
+    }
+
+    /// Charges the per-tick budgets (see `limits`) for frames that make us
+    /// work without serving anything. Stream resets are charged where they
+    /// happen (`on_rst_stream`, `stream_error`).
+    #[inline]
+    fn spend_for(&mut self, frame: &Frame<'_>) -> Result<(), H2Error> {
+        match *frame {
+            // CVE-2019-9518: frames with nothing in them that end nothing.
+            Frame::Data { end_stream: false, data: [], .. }
+            | Frame::Headers { end_headers: false, fragment: [], .. } => self.spend(Budget::Empty, Limit::EmptyFrames),
+            // CVE-2024-27316: on top of the per-block caps.
+            Frame::Continuation { end_headers, fragment, .. } => {
+                self.spend(Budget::Continuation, Limit::ContinuationFlood)?;
+                if !end_headers && fragment.is_empty() {
+                    self.spend(Budget::Empty, Limit::EmptyFrames)?;
+                }
+                Ok(())
+            }
+            // CVE-2019-9513: ignored, but each still costs a frame's work.
+            Frame::Priority { .. } => self.spend(Budget::Priority, Limit::PriorityFlood),
+            // CVE-2019-9512, CVE-2019-9515: each one asks for a reply (ACKs
+            // answer nothing of ours we did not already count: we never
+            // send PING, and send SETTINGS once).
+            Frame::Ping { .. } => self.spend(Budget::Pings, Limit::PingFlood),
+            Frame::Settings { .. } => self.spend(Budget::Settings, Limit::SettingsFlood),
+            _ => Ok(()),
         }
     }
 
@@ -248,18 +278,28 @@ impl Connection {
         id > self.last_client_stream || id.is_multiple_of(2)
     }
 
-    /// Sends RST_STREAM, unless the client is not reading what we send.
+    /// Sends RST_STREAM for an error in the client's frames, unless the
+    /// client is not reading what we send.
+    ///
+    /// Every such reset spends from the reset budget, shared with the
+    /// client's own RST_STREAMs: a stream we reset frees its concurrency
+    /// slot at once, so a client that provokes resets (malformed requests,
+    /// WINDOW_UPDATE 0, flow-control or content-length violations, frames
+    /// on closed streams, streams past the limit) could otherwise open
+    /// streams without bound (CVE-2025-8671 MadeYouReset; CVE-2019-9514
+    /// reset flood).
     pub(super) fn stream_error(&mut self, id: u32, code: ErrorCode) -> Result<(), H2Error> {
         self.check_queued_output()?;
+        self.spend(Budget::Resets, Limit::ResetFlood)?;
         self.reset_stream_with(id, code, true);
         Ok(())
     }
 
     /// A client that makes us queue replies without reading them is
     /// flooding (CVE-2019-9512 ping flood, CVE-2019-9515 settings flood).
-    fn check_queued_output(&self) -> Result<(), H2Error> {
+    fn check_queued_output(&mut self) -> Result<(), H2Error> {
         if self.out.len() - self.out_pos > self.cfg.max_queued_output {
-            return Err(conn_err(ErrorCode::EnhanceYourCalm, "client does not read our replies"));
+            return Err(self.calm(Limit::QueuedOutput));
         }
         Ok(())
     }
@@ -288,7 +328,7 @@ impl Connection {
             return self.on_header_block(stream_id, end_stream, self_dependent, fragment, early);
         }
         if fragment.len() > self.max_block_bytes() {
-            return Err(conn_err(ErrorCode::EnhanceYourCalm, "header block too large"));
+            return Err(self.calm(Limit::HeaderBlockTooLarge));
         }
         self.block_buf.clear();
         self.block_buf.extend_from_slice(fragment);
@@ -303,11 +343,14 @@ impl Connection {
             return Err(conn_err(ErrorCode::ProtocolError, "CONTINUATION without a header block"));
         };
         block.frames += 1;
+        // CVE-2024-27316: a block is bounded in frames and in bytes before
+        // anything is buffered; a block that never ends is the caller's
+        // header timeout (`has_partial_input` is true meanwhile).
         if block.frames > self.cfg.max_continuation_frames {
-            return Err(conn_err(ErrorCode::EnhanceYourCalm, "too many CONTINUATION frames"));
+            return Err(self.calm(Limit::ContinuationFlood));
         }
         if self.block_buf.len() + fragment.len() > self.max_block_bytes() {
-            return Err(conn_err(ErrorCode::EnhanceYourCalm, "header block too large"));
+            return Err(self.calm(Limit::HeaderBlockTooLarge));
         }
         self.block_buf.extend_from_slice(fragment);
         if !end_headers {
@@ -339,7 +382,12 @@ impl Connection {
                 let (head, result) = builder.finish();
                 Ok((head, result.map_err(|_| BlockProblem::Malformed)))
             }
-            Err(e) if e.is_limit() => Ok((builder.finish().0, Err(BlockProblem::TooLarge))),
+            Err(e) if e.is_limit() => {
+                // CVE-2016-6581, CVE-2019-9516: the decoder stopped copying
+                // at the limit; the request (or trailers) is refused.
+                self.hit(Limit::HeaderListTooLarge);
+                Ok((builder.finish().0, Err(BlockProblem::TooLarge)))
+            }
             Err(_) => Err(conn_err(ErrorCode::CompressionError, "HPACK decoding failed")),
         }
     }
@@ -386,6 +434,7 @@ impl Connection {
         // client it may retry.
         if self.active >= self.cfg.max_concurrent_streams as usize {
             self.recycle(head);
+            self.hit(Limit::ConcurrentStreams);
             return self.stream_error(id, ErrorCode::RefusedStream);
         }
         let content_length = head.content_length();
@@ -402,8 +451,10 @@ impl Connection {
             }
             Some(BlockProblem::TooLarge) => {
                 self.recycle(head);
-                self.open_stream(id, end_stream, None, false);
                 self.check_queued_output()?;
+                // A refused request, like a reset one (MadeYouReset).
+                self.spend(Budget::Resets, Limit::ResetFlood)?;
+                self.open_stream(id, end_stream, None, false);
                 // §10.5.1: a server MAY answer an oversized block with 431.
                 let _ = self.send_response(id, 431, &[(b"content-length", b"0")], Bytes::new());
                 Ok(())
@@ -553,6 +604,12 @@ impl Connection {
         if self.is_idle(id) {
             return Err(conn_err(ErrorCode::ProtocolError, "RST_STREAM on an idle stream"));
         }
+        // CVE-2023-44487 Rapid Reset: a client may cancel what it asked for,
+        // but not open and cancel streams as fast as it can send frames
+        // (each reset frees a concurrency slot while the work it asked for
+        // was already begun). Resets of closed streams count too: a
+        // well-behaved client resets each stream at most once.
+        self.spend(Budget::Resets, Limit::RapidReset)?;
         if let Some(key) = self.stream_key(id) {
             if self.streams[key].delivered {
                 self.events.push_back(Event::StreamReset { stream_id: id, code });
@@ -576,15 +633,22 @@ impl Connection {
             }
             return Ok(());
         }
+        // (last, highest) SETTINGS_INITIAL_WINDOW_SIZE in this frame.
+        let mut window: Option<(u32, u32)> = None;
         for (id, value) in params.iter() {
             match id {
                 SettingId::HeaderTableSize => self.encoder.set_max_table_size(value as usize),
-                SettingId::InitialWindowSize => self.apply_peer_initial_window(value)?,
+                SettingId::InitialWindowSize => {
+                    window = Some((value, window.map_or(value, |(_, high)| high.max(value))));
+                }
                 SettingId::MaxFrameSize => self.peer_max_frame_size = value,
                 // We never push, never open streams and never send
                 // oversized header lists; the rest is for other extensions.
                 _ => {}
             }
+        }
+        if let Some((last, highest)) = window {
+            self.apply_peer_initial_window(last, highest)?;
         }
         self.check_queued_output()?;
         frame::write_settings_ack(&mut self.out);
@@ -593,20 +657,27 @@ impl Connection {
 
     /// §6.9.2: a new SETTINGS_INITIAL_WINDOW_SIZE shifts every stream's
     /// send window by the difference; past 2^31-1 is FLOW_CONTROL_ERROR.
-    fn apply_peer_initial_window(&mut self, value: u32) -> Result<(), H2Error> {
-        let delta = i64::from(value) - i64::from(self.peer_initial_window);
-        self.peer_initial_window = value;
-        let mut wake = Vec::new();
-        for (key, s) in self.streams.iter_mut() {
-            if s.send_window.adjust(delta).is_err() {
-                return Err(conn_err(ErrorCode::FlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE overflows a window"));
-            }
-            if !s.queued && !s.body.is_empty() && s.send_window.available() > 0 {
-                wake.push(key);
-            }
+    ///
+    /// §6.5.3 processes the values of one frame in order, so each window
+    /// passes through `w + (v - initial)` for every value `v` and ends at
+    /// the `last` one. The windows move together: checking the `highest`
+    /// value and applying the last is the same, in one pass over the
+    /// streams per frame instead of one per parameter (a 16 KB SETTINGS
+    /// frame holds 2,730: CVE-2019-9515).
+    fn apply_peer_initial_window(&mut self, last: u32, highest: u32) -> Result<(), H2Error> {
+        let peak = i64::from(highest) - i64::from(self.peer_initial_window);
+        if self.streams.iter().any(|(_, s)| s.send_window.get() + peak > MAX_WINDOW) {
+            return Err(conn_err(ErrorCode::FlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE overflows a window"));
         }
-        for key in wake {
-            self.enqueue(key);
+        let delta = i64::from(last) - i64::from(self.peer_initial_window);
+        self.peer_initial_window = last;
+        for (key, s) in self.streams.iter_mut() {
+            // Cannot fail: delta ≤ peak, checked above.
+            let _ = s.send_window.adjust(delta);
+            if !s.queued && !s.body.is_empty() && s.send_window.available() > 0 {
+                s.queued = true;
+                self.send_queue.push_back((key, s.id));
+            }
         }
         Ok(())
     }

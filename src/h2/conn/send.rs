@@ -150,6 +150,22 @@ impl Connection {
                 && self.send_queue.iter().any(|&(key, id)| self.streams.get(key).is_some_and(|s| s.id == id)))
     }
 
+    /// Whether response body is waiting that only the client can let out:
+    /// nothing else to write, and every stream with body left has no send
+    /// window, or the connection has none (RFC 9113 §6.9). A client that
+    /// keeps us here never reads what it asked for (CVE-2019-9517 internal
+    /// data buffering, CVE-2019-9511 data dribble with a zero window): the
+    /// caller applies its write timeout from when this turned true, and
+    /// ends the connection (`abort`) if it stays true past it.
+    ///
+    /// O(streams), for a once-per-tick check; false after a connection
+    /// error.
+    pub fn send_blocked_on_peer_window(&self) -> bool {
+        self.phase != Phase::Failed
+            && !self.has_output()
+            && self.streams.iter().any(|(_, s)| !s.body.is_empty() && s.state.can_send())
+    }
+
     /// Writes pending frames into `dst` and returns how many bytes it
     /// wrote. Control frames and HEADERS go first; then one DATA frame per
     /// stream in turn (round robin), each within the stream and connection
