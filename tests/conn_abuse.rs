@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
-use h2ring::h2::conn::{ConnConfig, RateLimit};
+use h2ring::h2::conn::{ConnConfig, Limit, RateLimit};
 
 /// The per-tick budgets out of the way, so the floods below test `max_queued_output` alone (the budgets have their
 /// own tests in `conn_floods.rs`).
@@ -58,6 +58,9 @@ fn flood(cfg: ConnConfig, setup: &[u8], unit: &dyn Fn(u32) -> Vec<u8>, count: u3
     assert!(queued <= limit + reply_len, "{queued} bytes queued, limit {limit}");
     assert!(queued + 2 * reply_len > limit, "gave up early: {queued} of {limit}");
     assert!(c.conn.is_closed());
+    assert_eq!(c.conn.first_limit_hit(), Some(Limit::QueuedOutput));
+    assert_eq!(c.conn.take_new_limit_hit(), Some(Limit::QueuedOutput));
+    assert_eq!(c.conn.take_new_limit_hit(), None);
 }
 
 #[test]
