@@ -3,7 +3,8 @@
 //! Bytes in ([`Connection::recv`]), events out ([`Connection::poll_event`]),
 //! responses in ([`Connection::send_response`]), bytes out
 //! ([`Connection::write_output`]). It owns no socket, thread or clock:
-//! timeouts and TLS belong to the caller.
+//! timeouts and TLS belong to the caller, which also calls
+//! [`Connection::tick`] once a second to refill the flood budgets.
 //!
 //! - [`request`]: a request's header block and its validation (§8.2–§8.3).
 //! - `recv`: frames from the client, stream states, flow control in.
