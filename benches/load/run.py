@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import datetime
 import hashlib
+import io
 import json
 import math
 import os
@@ -34,6 +35,7 @@ import statistics
 import string
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -153,15 +155,47 @@ def raise_nofile() -> int:
 # Building h2ring and preparing the site
 
 
-def build_h2ring(kind: str, no_build: bool) -> Path:
+def source_tree(rev: str | None) -> tuple[Path, str]:
+    """The tree to build and take content/ from, and its git label: the
+    checkout as it is, or with --rev a `git archive` of that commit under
+    target/bench-src/ (the checkout itself is never touched)."""
+    def git(*a, **kw):
+        return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, **kw)
+    if rev is None:
+        head = git("rev-parse", "--short", "HEAD", text=True).stdout.strip() or "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock", "content",
+                    text=True).stdout.strip()
+        return REPO, head + (" + uncommitted changes in the checkout" if dirty else "")
+    p = git("rev-parse", "--verify", f"{rev}^{{commit}}", text=True)
+    if p.returncode != 0:
+        raise HarnessError(f"--rev {rev}: not a commit")
+    sha = p.stdout.strip()
+    dest = REPO / "target" / "bench-src" / sha[:12]
+    if not (dest / "Cargo.toml").exists():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = git("archive", "--format=tar", sha)
+        if archive.returncode != 0:
+            raise HarnessError(f"git archive {sha} failed: {archive.stderr.decode(errors='replace')}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            try:
+                tar.extractall(tmp, filter="data")
+            except TypeError:  # Python before 3.11.4 has no filters
+                tar.extractall(tmp)
+        tmp.rename(dest)
+    return dest, sha[:7]
+
+
+def build_h2ring(kind: str, no_build: bool, src: Path) -> Path:
     target = REPO / "target" / f"bench-{kind}"
     binary = target / "release" / "h2ring"
     if not no_build:
         cmd = ["cargo", "build", "--release", "--target-dir", str(target)]
         if kind == "epoll":
             cmd += ["--features", "epoll"]
-        log(f"run.py: {' '.join(cmd)}")
-        rc = subprocess.run(cmd, cwd=REPO).returncode
+        log(f"run.py: {' '.join(cmd)}  (in {src})")
+        rc = subprocess.run(cmd, cwd=src).returncode
         if rc != 0:
             raise HarnessError(f"cargo build ({kind}) failed with status {rc}")
     if not binary.exists():
@@ -173,82 +207,29 @@ def h2ring_help(binary: Path) -> str:
     return subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=30).stdout
 
 
-def make_content(work: Path) -> Path:
+def make_content(work: Path, src: Path) -> Path:
     content = work / "content"
-    shutil.copytree(REPO / "content", content)
+    shutil.copytree(src / "content", content)
     (content / "static").mkdir(exist_ok=True)
     # The same deterministic 1 MiB as tests/interop.sh: (i*31) % 251.
     (content / "static" / "big.bin").write_bytes(bytes((i * 31) % 251 for i in range(BIG_SIZE)))
     return content
 
 
-def export_site(binary: Path, help_text: str, content: Path, certs: Path, work: Path) -> tuple[Path, str]:
+def export_site(binary: Path, content: Path, work: Path) -> Path:
+    """`h2ring export DIR --content COPY`: the rendered site as static files
+    (`/` → index.html, `/about` → about.html, `/posts/x` → posts/x.html,
+    other paths as they are) with FILE.br and FILE.gz beside each file
+    that has those variants."""
     export = work / "export"
-    if re.search(r"^\s+export\b", help_text, re.M):
-        rc = subprocess.run([str(binary), "export", str(export), "--content", str(content)], timeout=600).returncode
-        if rc != 0:
-            raise HarnessError(f"h2ring export failed with status {rc}")
-        how = "h2ring export"
-    else:
-        standin_export(binary, help_text, content, certs, export)
-        how = "stand-in (curl from a running h2ring; `h2ring export` missing)"
-    for must in ["index.html", "static/big.bin"]:
+    p = subprocess.run([str(binary), "export", str(export), "--content", str(content)],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise HarnessError(f"h2ring export failed with status {p.returncode}: {(p.stdout + p.stderr).strip()[-400:]}")
+    for must in ["index.html", "static/big.bin", "index.html.br", "index.html.gz"]:
         if not (export / must).is_file():
             raise HarnessError(f"the export lacks {must}")
-    return export, how
-
-
-def standin_export(binary: Path, help_text: str, content: Path, certs: Path, export: Path) -> None:
-    # TEMPORARY: stand-in for `h2ring export DIR` until the integrator's
-    # subcommand lands; remove this function once it has. It fetches every
-    # resource of a running h2ring with curl (identity, br, gzip) and lays
-    # them out the way `export` is specified to.
-    if shutil.which("curl") is None:
-        raise HarnessError("`h2ring export` is missing and the stand-in needs curl (apt-get install curl)")
-    log("run.py: TEMPORARY stand-in export: `h2ring export` is not in this build; fetching with curl")
-    server = start_h2ring(binary, help_text, [], content, certs, export.parent / "standin", workers=1, prefix=[])
-    try:
-        base = f"https://127.0.0.1:{server.tls_port}"
-
-        def fetch(path: str, encoding: str | None) -> tuple[bytes, dict]:
-            hdr = export.parent / "standin.hdr"
-            body = export.parent / "standin.body"
-            cmd = ["curl", "-sSk", "--http2", "-o", str(body), "-D", str(hdr), base + path]
-            if encoding:
-                cmd[1:1] = ["-H", f"accept-encoding: {encoding}"]
-            subprocess.run(cmd, check=True, timeout=60)
-            headers = {}
-            for line in hdr.read_text("latin-1").splitlines():
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            status = hdr.read_text("latin-1").split()[1]
-            if status != "200":
-                raise HarnessError(f"stand-in export: {path} answered {status}")
-            return body.read_bytes(), headers
-
-        index, _ = fetch("/", None)
-        sitemap, _ = fetch("/sitemap.xml", None)
-        paths = {"/", "/sitemap.xml", "/robots.txt"}
-        paths |= {re.sub(r"^https?://[^/]+", "", u) for u in re.findall(r"<loc>([^<]+)</loc>", sitemap.decode())}
-        paths |= {h for h in re.findall(r'href="(/[^"]*)"', index.decode())}
-        paths |= {"/static/" + f.name for f in (content / "static").iterdir() if f.is_file()}
-        for path in sorted(paths):
-            if path == "/":
-                rel = "index.html"
-            elif "." in path.rsplit("/", 1)[-1]:
-                rel = path.lstrip("/")
-            else:
-                rel = path.lstrip("/") + ".html"
-            dest = export / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(fetch(path, None)[0])
-            for enc, suffix in [("br", ".br"), ("gzip", ".gz")]:
-                data, headers = fetch(path, enc)
-                if headers.get("content-encoding") == enc:
-                    dest.with_name(dest.name + suffix).write_bytes(data)
-    finally:
-        stop_server(server)
+    return export
 
 
 # --------------------------------------------------------------------------
@@ -1017,7 +998,7 @@ def tables(medians: dict, variants, scenarios, servers, ranges=True) -> list[tup
             out.append((f"{v}: ratios of medians (range of the per-round ratios)", header, rows))
         targets = evaluate_targets(medians, v)
         header = ["target (issue #7)", "scenario", "measured", "per-round range", "verdict"]
-        rows = [[t["wording"], t["scenario"], f"{fmt(t['ratio'])}×", f"{fmt(t['round_min'])}–{fmt(t['round_max'])}", t["verdict"]]
+        rows = [[t["wording"], t["scenario"], f"{fmt(t['ratio'])}×", (f"{fmt(t['round_min'])}–{fmt(t['round_max'])}" if not math.isnan(t["round_min"]) else "–"), t["verdict"]]
                 for t in targets]
         out.append((f"{v}: targets", header, rows))
     return out
@@ -1133,16 +1114,13 @@ def machine_info(cfg) -> dict:
     except OSError:
         pass
     versions["rustc"] = first_line(["rustc", "--version"])
-    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock"],
-                           capture_output=True, text=True).stdout.strip()
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model,
         "kernel": platform.release(),
         "python": platform.python_version(),
         "versions": versions,
-        "git": git + (" + uncommitted changes in src/" if dirty else ""),
+        "git": cfg.git,
     }
 
 
@@ -1162,7 +1140,7 @@ def md_section(result: dict) -> str:
              f"Machine: {mi['nproc']} vCPU {mi['cpu_model']}, Linux {mi['kernel']}, load average "
              f"{meta['loadavg_start']:.2f} at the start. h2ring {mi['git']}.",
              "Versions: " + "; ".join(f"{k}: {v}" for k, v in mi["versions"].items()) + ".",
-             "Site: " + meta["export_how"] + f"; index page {meta['index_bytes']:,} bytes (identity: h2load sends no "
+             f"Site: `content/` plus a 1 MiB {BIG_PATH}, exported with `h2ring export` for h2o and nginx; index page {meta['index_bytes']:,} bytes (identity: h2load sends no "
              f"accept-encoding), {BIG_PATH} {BIG_SIZE:,} bytes.",
              ]
     ciphers = sorted({f"{r.get('cipher')}, {r.get('temp_key')}" for r in result["runs"] if r.get("cipher")})
@@ -1170,6 +1148,13 @@ def md_section(result: dict) -> str:
         lines.append("TLS negotiated: " + "; ".join(ciphers) + ".")
     for title, header, rows in tables(result["medians"], meta["variants"], meta["scenarios"], meta["servers"]):
         lines += ["", f"**{title}**", "", md_table(header, rows)]
+    bad = [f"{r['variant']} {r['server']}: {', '.join(k for k, ok in r['verify'].items() if not ok)}"
+           for r in result["runs"] if r.get("verify") and not all(r["verify"].values())]
+    if bad:
+        lines += ["", "Byte checks that failed (the server does not serve the exported bytes): " + "; ".join(bad) + "."]
+    elif any(r.get("verify") for r in result["runs"]):
+        lines += ["", "Byte checks: every server served `/` (TLS and h2c) byte-identical to the export, "
+                  f"{BIG_PATH} with the right SHA-256, and a br variant for `accept-encoding: br`."]
     failures = [r for r in result["runs"] if not r.get("ok")]
     if failures:
         lines += ["", "Failed runs:", ""]
@@ -1208,6 +1193,7 @@ def parse_args(argv):
     p.add_argument("--idle-settle", type=float, default=3, help="seconds between opening them and reading RSS (default 3)")
     p.add_argument("--churn-batch", type=int, default=64, help="connections per h2load batch in churn_tls (default 64)")
     p.add_argument("--h2load-threads", type=int, default=1, help="h2load -t (default 1)")
+    p.add_argument("--rev", help="build and serve this commit (git archive into target/bench-src/) instead of the checkout")
     p.add_argument("--no-build", action="store_true", help="use target/bench-{uring,epoll} as they are")
     p.add_argument("--write-md", action=argparse.BooleanOptionalAction, default=None,
                    help="regenerate BENCHMARKS.md's results and benches/load/latest.{svg,json} (default: yes unless --quick)")
@@ -1264,21 +1250,21 @@ def main(argv) -> int:
     cfg.nofile = nofile
     cfg.verified = {}
     kinds = sorted({H2RING_FLAVOURS[s][0] for s in args.servers if s in H2RING_FLAVOURS} | {"uring"})
-    cfg.binaries = {k: build_h2ring(k, args.no_build) for k in kinds}
+    cfg.src, cfg.git = source_tree(args.rev)
+    cfg.binaries = {k: build_h2ring(k, args.no_build, cfg.src) for k in kinds}
     cfg.help = {k: h2ring_help(b) for k, b in cfg.binaries.items()}
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     cfg.work = Path(tempfile.mkdtemp(prefix="h2ring-load-"))
     runs: list[dict] = []
     try:
-        cfg.content = make_content(cfg.work)
+        cfg.content = make_content(cfg.work, cfg.src)
         cfg.certs = cfg.work / "certs"
-        # The stand-in export starts h2ring, which makes the certificate;
-        # `h2ring export` does not, so start it once for that.
-        cfg.export, export_how = export_site(cfg.binaries["uring"], cfg.help["uring"], cfg.content, cfg.certs, cfg.work)
+        cfg.export = export_site(cfg.binaries["uring"], cfg.content, cfg.work)
         cfg.index_bytes = (cfg.export / "index.html").stat().st_size
-        if not (cfg.certs / "dev-cert.pem").exists():
-            s = start_h2ring(cfg.binaries["uring"], cfg.help["uring"], [], cfg.content, cfg.certs, cfg.work / "cert", 1, [])
-            stop_server(s)
+        # One certificate for every server: the development certificate
+        # h2ring makes in its --certs-dir on its first start.
+        s = start_h2ring(cfg.binaries["uring"], cfg.help["uring"], [], cfg.content, cfg.certs, cfg.work / "cert", 1, [])
+        stop_server(s)
         total = len(args.variants) * args.rounds * len(args.scenarios) * len(args.servers)
         log(f"run.py: {total} runs: variants {args.variants}, {args.rounds} rounds, scenarios {args.scenarios}, "
             f"servers {args.servers}; work dir {cfg.work}")
@@ -1322,7 +1308,6 @@ def main(argv) -> int:
         "wall_s": wall,
         "wall_min": wall / 60,
         "loadavg_start": load0,
-        "export_how": export_how,
         "index_bytes": cfg.index_bytes,
         "machine": machine_info(cfg),
     }
@@ -1340,7 +1325,8 @@ def main(argv) -> int:
         (HERE / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     print()
     print(f"h2ring load harness, {meta['date']}: {meta['machine']['nproc']} vCPU {meta['machine']['cpu_model']}, "
-          f"Linux {meta['machine']['kernel']}; {args.rounds} rounds × {args.duration:g} s; {wall / 60:.1f} min")
+          f"Linux {meta['machine']['kernel']}; {args.rounds} round{'s' if args.rounds != 1 else ''} × {args.duration:g} s; "
+          f"{wall / 60:.1f} min")
     for title, header, rows in tables(medians, args.variants, args.scenarios, args.servers):
         print()
         print(title)
