@@ -28,6 +28,7 @@ fn calm_flood(
     let server = start(&[]);
     let watch = Watch::start(&server, name);
     let mut resets = Vec::new();
+    let mut reasons = std::collections::BTreeSet::new();
     let connections = attack_for(ATTACK_WINDOW, |_| {
         let mut a = Attacker::connect(&server, transport, &[]);
         a.queue(setup);
@@ -41,7 +42,9 @@ fn calm_flood(
         assert!(g.last_stream_id < next.max(2), "{name}: last stream id {} of {next}", g.last_stream_id);
         assert!(a.await_close(Duration::from_secs(2)), "{name}: not closed after the GOAWAY");
         resets.push(a.seen.resets.len());
+        reasons.insert(g.debug);
     });
+    println!("ABUSE {name}: {connections} attack connections, each GOAWAY ENHANCE_YOUR_CALM {reasons:?}");
     watch.finish();
     (connections, resets)
 }
@@ -126,5 +129,20 @@ fn ping_flood_while_reading_is_enhance_your_calm() {
 fn settings_flood_while_reading_is_enhance_your_calm() {
     calm_flood("settings flood, reading", Transport::Tls, b"", |_| {
         ((0..100).flat_map(|_| settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 65_535)])).collect(), 0)
+    });
+}
+
+#[test]
+fn empty_header_fragments_are_enhance_your_calm() {
+    // CVE-2019-9518 with header blocks: each request is an empty HEADERS
+    // fragment, 30 empty CONTINUATIONs and a last one with the whole block,
+    // within the per-block frame cap, so only the empty frames are wrong.
+    calm_flood("empty HEADERS/CONTINUATION fragments", Transport::H2c, b"", |first| {
+        let mut out = headers(first, END_STREAM, b"");
+        for _ in 0..30 {
+            out.extend(continuation(first, 0, b""));
+        }
+        out.extend(continuation(first, END_HEADERS, &hp::get("/")));
+        (out, 1)
     });
 }
