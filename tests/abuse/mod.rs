@@ -735,6 +735,12 @@ pub struct Honest {
 
 impl Honest {
     pub fn start(server: &Server) -> Honest {
+        Honest::start_with(server, HONEST_REQUESTS_PER_CONNECTION)
+    }
+
+    /// With `per_connection` requests on each connection before the next
+    /// (`usize::MAX`: one connection for the whole attack).
+    pub fn start_with(server: &Server, per_connection: usize) -> Honest {
         let config = client_tls_config(server, &[b"h2"]);
         let addr = server.tls;
         let stop = Arc::new(AtomicBool::new(false));
@@ -742,7 +748,7 @@ impl Honest {
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(honest_loop(addr, config, flag, first_tx))
+            rt.block_on(honest_loop(addr, config, per_connection, flag, first_tx))
         });
         Honest { stop, thread: Some(thread), first }
     }
@@ -761,6 +767,7 @@ impl Honest {
 async fn honest_loop(
     addr: SocketAddr,
     config: Arc<rustls::ClientConfig>,
+    per_connection: usize,
     stop: Arc<AtomicBool>,
     first: mpsc::Sender<()>,
 ) -> HonestLog {
@@ -780,7 +787,7 @@ async fn honest_loop(
             }
         };
         log.connects.push(t0.elapsed());
-        for _ in 0..HONEST_REQUESTS_PER_CONNECTION {
+        for _ in 0..per_connection {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -838,6 +845,22 @@ async fn honest_fetch(client: &H2Client) -> Result<(), String> {
         return Err(format!("incomplete page ({} bytes)", page.len()));
     }
     Ok(())
+}
+
+/// The accept queues (connections the kernel completed but the server has
+/// not accepted) of every listening socket on `port` of 127.0.0.1.
+pub fn listen_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, rem_address, st (0A: LISTEN), tx_queue:rx_queue
+            (f[1] == local && f[3] == "0A").then(|| u64::from_str_radix(f[4].split(':').nth(1).unwrap(), 16).unwrap())
+        })
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -915,7 +938,13 @@ impl Watch {
     /// Starts the honest client, waits for its first page, then takes the
     /// RSS baseline and starts sampling.
     pub fn start(server: &Server, name: &str) -> Watch {
-        let honest = Honest::start(server);
+        Watch::start_with(server, name, HONEST_REQUESTS_PER_CONNECTION)
+    }
+
+    /// [`Watch::start`] with the honest client making `per_connection`
+    /// requests on each of its connections.
+    pub fn start_with(server: &Server, name: &str, per_connection: usize) -> Watch {
+        let honest = Honest::start_with(server, per_connection);
         honest.wait_first();
         let pid = server.pid();
         let base_rss = rss(pid).expect("the server is running");
