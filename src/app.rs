@@ -112,12 +112,14 @@ fn serve(config: Config) -> i32 {
                 handshake: config.handshake_timeout,
                 header: config.header_timeout,
                 idle: config.idle_timeout,
+                write: config.write_timeout,
             },
         },
         handler: Arc::new(HandlerCell::new(site)),
         shutdown: Arc::new(AtomicBool::new(false)),
         shutdown_grace: config.shutdown_grace,
         stats: (0..config.workers).map(|_| WorkerStats::default()).collect(),
+        max_connections: config.max_connections,
     });
     if let Err(e) = signals::block_signals() {
         return fail(format_args!("cannot block SIGINT/SIGTERM/SIGHUP: {e}"));
@@ -173,6 +175,7 @@ fn serve(config: Config) -> i32 {
     running.stop();
     let joined = running.join();
     eprintln!("h2ring: {}", stats::summary(&shared.stats));
+    eprintln!("h2ring: {}", stats::connections_summary(&shared.stats));
     if let Some(store) = session_store {
         let s = store.stats();
         eprintln!(

@@ -44,6 +44,19 @@ const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 5000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Long enough for a reader on a slow mobile link to take a 16 KiB send
+/// (the worker's smallest) or let a window open; short enough that a
+/// client that stopped reading gives its memory back soon.
+const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
+/// All workers together. A connection that is busy (256 KiB + one record
+/// of send buffer, rustls's buffers, the protocol core's queued replies,
+/// up to 256 KiB) holds well under 1 MiB, an idle one a few tens of KiB:
+/// 20,000 busy connections fit in a 24 GiB machine with room for the page
+/// cache, and the cap leaves fds (the service unit raises RLIMIT_NOFILE
+/// far above it) and each io_uring's descriptor table (≤ 65,536) to spare.
+/// A blog on two cores saturates its CPUs long before that many readers.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 20_000;
+const MAX_MAX_CONNECTIONS: u64 = 16 * 1024 * 1024;
 /// Two years: what the HSTS preload list asks for.
 const DEFAULT_HSTS_MAX_AGE: u64 = 63_072_000;
 const MAX_HSTS_MAX_AGE: u64 = 1_000_000_000;
@@ -86,6 +99,12 @@ pub struct Config {
     pub header_timeout: Duration,
     /// A connection with no open stream is closed after this.
     pub idle_timeout: Duration,
+    /// Output that waits this long on the peer (a send that does not
+    /// complete, or windows kept shut) closes the connection.
+    pub write_timeout: Duration,
+    /// Connections held at once, all workers together; each worker takes
+    /// its share (`runtime::worker::connection_share`). At least `workers`.
+    pub max_connections: usize,
     /// Where the development certificate lives.
     pub certs_dir: PathBuf,
     /// `strict-transport-security: max-age=N` on TLS responses; 0: none.
@@ -146,6 +165,8 @@ pub enum ConfigError {
     SqpollIdleWithoutSqpoll,
     /// `--sqpoll` in the epoll build.
     SqpollNeedsUring,
+    /// `--max-connections` below `--workers`: a worker could hold none.
+    MaxConnectionsBelowWorkers { max: usize, workers: usize },
     /// From [`Config::check_content_dir`].
     ContentDir { path: PathBuf, reason: String },
     /// `--link-gbps`, `--rtt-ms` or `--proc-root` with `--tuning off`.
@@ -200,6 +221,11 @@ impl fmt::Display for ConfigError {
             ConfigError::SqpollNeedsUring => {
                 f.write_str("--sqpoll needs the io_uring build; this binary was built with --features epoll")
             }
+            ConfigError::MaxConnectionsBelowWorkers { max, workers } => write!(
+                f,
+                "--max-connections {max} is fewer than the {workers} workers: each worker takes an equal share \
+                 and needs at least one; raise it or lower --workers"
+            ),
             ConfigError::ContentDir { path, reason } => {
                 write!(f, "--content {}: {reason}", path.display())
             }
@@ -328,6 +354,20 @@ const IDLE_TIMEOUT_HELP: &str = "\
 A connection without open streams is closed after this;
 1-86400000";
 
+const WRITE_TIMEOUT_HELP: &str = "\
+A connection whose output waits this long on the client is closed:
+a send it does not read, or response data held back because it
+keeps its flow-control windows shut; 1-86400000";
+
+fn max_connections_help() -> String {
+    format!(
+        "Connections held at once, all workers together, each worker\n\
+         taking an equal share; at its share a worker stops accepting\n\
+         (new clients wait in the listen queue) until one closes;\n\
+         at least --workers, at most {MAX_MAX_CONNECTIONS}"
+    )
+}
+
 const CERTS_DIR_HELP: &str = "\
 Where the self-signed development certificate for localhost,
 127.0.0.1 and ::1 is created on first run (dev-cert.pem, and
@@ -432,6 +472,14 @@ struct Args {
     #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_IDLE_TIMEOUT_MS as i64,
           help = IDLE_TIMEOUT_HELP)]
     idle_timeout_ms: i64,
+
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, default_value_t = DEFAULT_WRITE_TIMEOUT_MS as i64,
+          help = WRITE_TIMEOUT_HELP)]
+    write_timeout_ms: i64,
+
+    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = DEFAULT_MAX_CONNECTIONS as i64,
+          help = max_connections_help())]
+    max_connections: i64,
 
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CERTS_DIR, help = CERTS_DIR_HELP)]
     certs_dir: PathBuf,
@@ -711,6 +759,21 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
     }
     let tuning_params = args.tuning_args.validate(workers)?;
 
+    let max_connections = match u64::try_from(args.max_connections) {
+        Ok(v) if (1..=MAX_MAX_CONNECTIONS).contains(&v) => v as usize,
+        _ => {
+            return Err(ConfigError::OutOfRange {
+                flag: "--max-connections",
+                value: args.max_connections,
+                min: 1,
+                max: MAX_MAX_CONNECTIONS,
+            });
+        }
+    };
+    if max_connections < workers {
+        return Err(ConfigError::MaxConnectionsBelowWorkers { max: max_connections, workers });
+    }
+
     Ok(Config {
         listen,
         h2c_listen,
@@ -725,6 +788,8 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         handshake_timeout: ms("--handshake-timeout-ms", args.handshake_timeout_ms, 1)?,
         header_timeout: ms("--header-timeout-ms", args.header_timeout_ms, 1)?,
         idle_timeout: ms("--idle-timeout-ms", args.idle_timeout_ms, 1)?,
+        write_timeout: ms("--write-timeout-ms", args.write_timeout_ms, 1)?,
+        max_connections,
         certs_dir: args.certs_dir,
         hsts_max_age,
         session_cache: bounded("--session-cache", args.session_cache, MAX_SESSION_CACHE)? as usize,

@@ -31,6 +31,8 @@ fn defaults() {
     assert_eq!(c.handshake_timeout, Duration::from_millis(10_000));
     assert_eq!(c.header_timeout, Duration::from_millis(10_000));
     assert_eq!(c.idle_timeout, Duration::from_millis(60_000));
+    assert_eq!(c.write_timeout, Duration::from_millis(30_000));
+    assert_eq!(c.max_connections, 20_000);
     assert_eq!(c.certs_dir, PathBuf::from("certs"));
     assert_eq!(c.hsts_max_age, 0, "no HSTS with the development certificate");
     assert_eq!(c.session_cache, 65_536);
@@ -172,6 +174,10 @@ fn every_flag_set() {
         "2",
         "--idle-timeout-ms",
         "86400000",
+        "--write-timeout-ms",
+        "1500",
+        "--max-connections",
+        "3",
     ])
     .unwrap();
     assert_eq!(c.listen, vec![addr("0.0.0.0:443")]);
@@ -182,6 +188,23 @@ fn every_flag_set() {
     assert_eq!(c.handshake_timeout, Duration::from_millis(1));
     assert_eq!(c.header_timeout, Duration::from_millis(2));
     assert_eq!(c.idle_timeout, Duration::from_secs(86_400));
+    assert_eq!(c.write_timeout, Duration::from_millis(1500));
+    assert_eq!(c.max_connections, 3);
+}
+
+#[test]
+fn max_connections_range_and_workers() {
+    assert_eq!(parse(&["--max-connections", "1", "--workers", "1"]).unwrap().max_connections, 1);
+    assert_eq!(parse(&["--max-connections", "16777216"]).unwrap().max_connections, 16 << 20);
+    for bad in ["0", "-1", "16777217", "9223372036854775807"] {
+        let e = err(&["--max-connections", bad]);
+        assert!(matches!(e, ConfigError::OutOfRange { flag: "--max-connections", .. }), "{e}");
+        assert!(e.to_string().starts_with("--max-connections must be between 1 and 16777216"), "{e}");
+    }
+    assert!(matches!(err(&["--max-connections", "lots"]), ConfigError::Usage(_)));
+    let e = err(&["--max-connections", "3", "--workers", "4"]);
+    assert_eq!(e, ConfigError::MaxConnectionsBelowWorkers { max: 3, workers: 4 });
+    assert!(e.to_string().starts_with("--max-connections 3 is fewer than the 4 workers"), "{e}");
 }
 
 #[test]
@@ -241,6 +264,8 @@ fn help_explains_every_flag_and_default() {
         "--handshake-timeout-ms",
         "--header-timeout-ms",
         "--idle-timeout-ms",
+        "--write-timeout-ms",
+        "--max-connections",
         "--certs-dir",
         "--tuning",
         "--link-gbps",
@@ -259,6 +284,8 @@ fn help_explains_every_flag_and_default() {
         "[default: 5000]",
         "[default: 10000]",
         "[default: 60000]",
+        "[default: 30000]",
+        "[default: 20000]",
         "[default: certs]",
         "the development certificate",
         "the development key",
@@ -323,7 +350,9 @@ fn workers_range() {
 
 #[test]
 fn millisecond_ranges() {
-    for flag in ["--sqpoll-idle-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+    for flag in
+        ["--sqpoll-idle-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms", "--write-timeout-ms"]
+    {
         let mut args = vec![flag, "0"];
         if flag == "--sqpoll-idle-ms" {
             if cfg!(feature = "epoll") {
@@ -335,7 +364,13 @@ fn millisecond_ranges() {
         assert!(matches!(e, ConfigError::OutOfRange { min: 1, .. }), "{e}");
         assert!(e.to_string().starts_with(&format!("{flag} must be between 1 and 86400000")), "{e}");
     }
-    for flag in ["--shutdown-grace-ms", "--handshake-timeout-ms", "--header-timeout-ms", "--idle-timeout-ms"] {
+    for flag in [
+        "--shutdown-grace-ms",
+        "--handshake-timeout-ms",
+        "--header-timeout-ms",
+        "--idle-timeout-ms",
+        "--write-timeout-ms",
+    ] {
         let e = err(&[flag, "86400001"]);
         assert!(e.to_string().contains("24 hours"), "{e}");
         let e = err(&[flag, "-5"]);

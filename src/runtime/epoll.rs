@@ -18,11 +18,21 @@
 //!    was left over from the last turn (the worker must get to act on it);
 //! 3. the events set the flags; the waker is drained and reported, pending
 //!    sends continue on `EPOLLOUT`;
-//! 4. listeners with connections waiting are accepted from, and
+//! 4. listeners with connections waiting are accepted from (while the
+//!    connection cap leaves room and no accept backoff runs), and
 //!    connections with input are read, each up to a budget per turn
 //!    ([`READ_BUDGET`] chunks of [`READ_BUF_SIZE`]). A connection that used
 //!    its budget stays in the queue, still marked readable, so one fast
 //!    client cannot starve the others and no edge is needed to resume it.
+//!
+//! Accepting pauses in two cases, and the listeners then leave the interest
+//! list (`EPOLL_CTL_DEL`), so connections arriving meanwhile wake nobody:
+//! at the connection cap ([`Backend::limit_connections`]; connections wait
+//! in the listen queue until one closes, never accepted and then closed),
+//! and after accept failed for lack of fds or memory (EMFILE, ENFILE,
+//! ENOBUFS, ENOMEM: 100 ms, doubling while it keeps failing, up to 1 s;
+//! [`crate::runtime::accept_backoff`]). When it ends they are added back and
+//! marked acceptable, so what queued up meanwhile needs no new edge.
 //!
 //! Stale events: epoll's `data` is the slab key *and* a generation number
 //! the connection got at accept ([`Token`]). A closed connection's key may
@@ -42,7 +52,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use self::conn::{Conn, PendingSend};
-use super::{Backend, Completion, ConnKey, Listener, ListenerKind, Waker};
+use super::{AcceptStats, Backend, Completion, ConnKey, Listener, ListenerKind, Waker, accept_backoff};
 
 mod conn;
 mod sys;
@@ -56,8 +66,9 @@ pub const READ_BUF_SIZE: usize = 64 * 1024;
 pub const READ_BUDGET: usize = 4;
 /// Accepts per listener per turn; the rest wait for the next turn.
 pub const ACCEPT_BUDGET: usize = 64;
-/// How long accepting pauses when the process or system is out of fds or
-/// memory: retrying at once would only spin on the same error.
+/// How long accepting pauses the first time the process or system is out
+/// of fds or memory: retrying at once would only spin on the same error.
+/// It doubles with each failure in a row, up to 1 s.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Events fetched per `epoll_wait`; more stay queued in the kernel.
 const MAX_EVENTS: usize = 256;
@@ -80,8 +91,10 @@ pub struct EpollStats {
     pub epoll_waits: u64,
     /// Events those calls returned.
     pub events: u64,
-    /// Times accepting paused for [`ACCEPT_BACKOFF`].
+    /// Times accepting paused for [`ACCEPT_BACKOFF`] (or longer).
     pub accept_backoffs: u64,
+    /// Times accepting paused at the connection cap.
+    pub accept_pauses: u64,
     /// `send`s that wrote less than asked (the socket buffer filled up).
     pub short_writes: u64,
     /// Sends that met `EAGAIN` and waited for the next `EPOLLOUT` edge.
@@ -119,6 +132,9 @@ struct ListenerSlot {
     /// An edge said connections are waiting and `accept4` has not yet
     /// returned `EAGAIN`.
     acceptable: bool,
+    /// In the epoll interest list (not while accepting is paused).
+    registered: bool,
+    token: Token,
 }
 
 /// The edge-triggered epoll backend of one worker.
@@ -142,6 +158,12 @@ pub struct EpollBackend {
     refused_sends: Vec<(ConnKey, Vec<u8>)>,
     /// While set, nothing is accepted; it also bounds the `epoll_wait`.
     accept_backoff_until: Option<Instant>,
+    /// Accepts that failed in a row for lack of resources.
+    accept_failures: u32,
+    /// The connection cap (`Backend::limit_connections`).
+    max_conns: usize,
+    /// The cap was reached (counted once per pause).
+    at_cap: bool,
     stats: EpollStats,
 }
 
@@ -161,7 +183,7 @@ impl EpollBackend {
             listener.socket.set_nonblocking(true)?;
             let token = Token { index, generation: 0 };
             sys::epoll_add(epoll.as_fd(), listener.socket.as_fd(), READ_EVENTS, token.to_data())?;
-            slots.push(ListenerSlot { listener, acceptable: false });
+            slots.push(ListenerSlot { listener, acceptable: false, registered: true, token });
         }
         Ok(Self {
             epoll,
@@ -177,6 +199,9 @@ impl EpollBackend {
             close_queue: Vec::new(),
             refused_sends: Vec::new(),
             accept_backoff_until: None,
+            accept_failures: 0,
+            max_conns: usize::MAX,
+            at_cap: false,
             stats: EpollStats::default(),
         })
     }
@@ -275,13 +300,49 @@ impl EpollBackend {
         }
     }
 
-    /// Step 4a: accept from every listener an edge marked, unless backing off.
+    /// Whether accepting is on: no backoff running and room under the cap.
+    fn may_accept(&self) -> bool {
+        self.accept_backoff_until.is_none() && self.conns.len() < self.max_conns
+    }
+
+    /// Puts the listeners into the interest list, or takes them out, to
+    /// match [`Self::may_accept`]; counts a pause at the cap.
+    fn update_listener_interest(&mut self) {
+        let at_cap = self.conns.len() >= self.max_conns;
+        if at_cap && !self.at_cap {
+            self.stats.accept_pauses += 1;
+        }
+        self.at_cap = at_cap;
+        let wanted = self.may_accept();
+        for slot in &mut self.listeners {
+            if slot.registered == wanted {
+                continue;
+            }
+            let fd = slot.listener.socket.as_fd();
+            if wanted {
+                // Failing (ENOMEM) leaves it out; the next turn tries again.
+                if sys::epoll_add(self.epoll.as_fd(), fd, READ_EVENTS, slot.token.to_data()).is_ok() {
+                    slot.registered = true;
+                    // Whatever queued up meanwhile raised no edge we saw.
+                    slot.acceptable = true;
+                }
+            } else {
+                // Failing would only cost wake-ups; `registered` stays.
+                if sys::epoll_del(self.epoll.as_fd(), fd).is_ok() {
+                    slot.registered = false;
+                }
+            }
+        }
+    }
+
+    /// Step 4a: accept from every listener an edge marked, unless backing
+    /// off or at the cap.
     fn accept_ready(&mut self, on: &mut dyn FnMut(Completion<'_>)) {
         for position in 0..self.listeners.len() {
-            if self.accept_backoff_until.is_some() {
+            if !self.may_accept() {
                 return;
             }
-            if self.listeners[position].acceptable {
+            if self.listeners[position].acceptable && self.listeners[position].registered {
                 self.accept_from(position, on);
             }
         }
@@ -289,10 +350,15 @@ impl EpollBackend {
 
     fn accept_from(&mut self, position: usize, on: &mut dyn FnMut(Completion<'_>)) {
         for _ in 0..ACCEPT_BUDGET {
+            if self.conns.len() >= self.max_conns {
+                // `acceptable` stays: the queue is served when room returns.
+                return;
+            }
             let slot = &mut self.listeners[position];
             let kind = slot.listener.kind;
             let error = match sys::accept(slot.listener.socket.as_fd()) {
                 Ok(fd) => {
+                    self.accept_failures = 0;
                     self.register(fd, kind, on);
                     if self.accept_backoff_until.is_some() {
                         return;
@@ -339,7 +405,8 @@ impl EpollBackend {
     }
 
     fn back_off(&mut self) {
-        self.accept_backoff_until = Some(Instant::now() + ACCEPT_BACKOFF);
+        self.accept_failures = self.accept_failures.saturating_add(1);
+        self.accept_backoff_until = Some(Instant::now() + accept_backoff(self.accept_failures));
         self.stats.accept_backoffs += 1;
     }
 
@@ -396,7 +463,8 @@ impl Backend for EpollBackend {
     fn poll(&mut self, timeout: Option<Duration>, on: &mut dyn FnMut(Completion<'_>)) -> io::Result<()> {
         let reported = self.submit_queued(on);
         self.end_expired_backoff();
-        let accept_left = self.accept_backoff_until.is_none() && self.listeners.iter().any(|slot| slot.acceptable);
+        self.update_listener_interest();
+        let accept_left = self.may_accept() && self.listeners.iter().any(|slot| slot.acceptable && slot.registered);
         let work_left = accept_left || !self.read_queue.is_empty();
         let timeout_ms = if reported || work_left { 0 } else { self.wait_timeout_ms(timeout) };
 
@@ -415,8 +483,12 @@ impl Backend for EpollBackend {
         }
 
         self.end_expired_backoff();
+        self.update_listener_interest();
         self.accept_ready(on);
         self.read_ready(on);
+        // A pause begun in this turn takes the listeners out before the
+        // next wait.
+        self.update_listener_interest();
         Ok(())
     }
 
@@ -449,9 +521,19 @@ impl Backend for EpollBackend {
         for slot in self.listeners.drain(..) {
             // Explicit, because closing removes it from the interest list
             // only if no dup of the listener's fd is open elsewhere.
-            let _ = sys::epoll_del(self.epoll.as_fd(), slot.listener.socket.as_fd());
+            if slot.registered {
+                let _ = sys::epoll_del(self.epoll.as_fd(), slot.listener.socket.as_fd());
+            }
         }
         self.accept_backoff_until = None;
+    }
+
+    fn limit_connections(&mut self, max: usize) {
+        self.max_conns = max;
+    }
+
+    fn accept_stats(&self) -> AcceptStats {
+        AcceptStats { backoffs: self.stats.accept_backoffs, pauses: self.stats.accept_pauses }
     }
 
     fn name(&self) -> &'static str {

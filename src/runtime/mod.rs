@@ -62,6 +62,26 @@ pub enum Completion<'a> {
     Woken,
 }
 
+/// What happened on the accept path, for the worker's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AcceptStats {
+    /// Pauses after accept failed for lack of resources (EMFILE, ENFILE,
+    /// ENOMEM, ENOBUFS), each 100 ms doubling up to 1 s while it persists.
+    pub backoffs: u64,
+    /// Times accepting stopped because the connection cap was reached
+    /// (io_uring: or its descriptor table was nearly full).
+    pub pauses: u64,
+}
+
+/// How long accepting pauses after the `failures`-th failure in a row for
+/// lack of resources: 100 ms, doubling, at most 1 s. Retrying at once would
+/// meet the same error and spin; waiting longer than a second would leave
+/// clients in the listen queue after the shortage is over.
+pub fn accept_backoff(failures: u32) -> Duration {
+    let ms = 100u64 << failures.saturating_sub(1).min(4);
+    Duration::from_millis(ms.min(1000))
+}
+
 /// The event loop primitives one backend provides to a worker.
 pub trait Backend {
     /// Submits the work queued since the last call (sends, closes) and waits
@@ -81,6 +101,16 @@ pub trait Backend {
     /// Stops accepting on every listener (graceful shutdown). Accepted
     /// connections are not affected.
     fn stop_accepting(&mut self);
+
+    /// Caps the connections held at once, from `Accepted` to `Closed`
+    /// (`--max-connections`, this worker's share). At the cap the backend
+    /// stops accepting (new connections wait in the listen queue: never
+    /// accepted and then closed) and resumes as connections close. No cap
+    /// until called.
+    fn limit_connections(&mut self, max: usize);
+
+    /// Counters of the accept path since start.
+    fn accept_stats(&self) -> AcceptStats;
 
     /// "io_uring" or "epoll", for the start-up line.
     fn name(&self) -> &'static str;

@@ -2,6 +2,20 @@
 //! table indexed by connection key, one send in flight per connection, all
 //! sends of a loop turn handed to the backend together, timeouts checked
 //! by a once-a-second sweep (no timer per connection), graceful shutdown.
+//!
+//! Memory per connection is bounded here:
+//!
+//! * **Output.** One send in flight per connection, and the next one is
+//!   only filled when it completed, so a connection whose peer never reads
+//!   holds one buffer of at most [`SEND_BATCH`] + [`FILL_SLACK`] bytes
+//!   (256 KiB + one TLS record). A peer whose sends take long gets smaller
+//!   ones ([`SLOW_BATCH`]): less held for it, and finer progress for the
+//!   write timeout. A send that does not complete within the write timeout
+//!   closes the connection at once (its buffer is cancelled with it).
+//! * **Idle connections** keep no send buffer: one unused for a whole
+//!   sweep is freed, and after a large send it shrinks at once.
+//! * **Connections**: `--max-connections`, split across the workers; at
+//!   its share the backend stops accepting ([`Backend::limit_connections`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,13 +24,29 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{Backend, Completion, ConnKey};
 use crate::server::handler_cell::HandlerCell;
 use crate::server::httpdate::DateCache;
-use crate::server::session::{RECORD_PLAINTEXT, Responder, Session, SessionConfig};
-use crate::server::stats::WorkerStats;
+use crate::server::session::{CloseReason, FILL_SLACK, RECORD_PLAINTEXT, Responder, Session, SessionConfig, Swept};
+use crate::server::stats::{Counter, WorkerStats};
 
-/// How much one connection may send per loop turn before others get a go.
-const SEND_BATCH: usize = 256 * 1024;
+/// How much one connection may send per loop turn before others get a go,
+/// and so (plus [`FILL_SLACK`]) the most output a connection holds.
+pub const SEND_BATCH: usize = 256 * 1024;
+/// The send size of a connection whose last send took [`SLOW_SEND`] or
+/// longer: two records. It doubles back with each quick send.
+pub const SLOW_BATCH: usize = 2 * RECORD_PLAINTEXT;
+/// A send that takes this long waited on the peer (its socket buffer full).
+const SLOW_SEND: Duration = Duration::from_millis(500);
+/// The send buffer a connection keeps when it goes idle after sending;
+/// anything larger is given back right away.
+const IDLE_SPARE: usize = RECORD_PLAINTEXT + 1024;
 /// How often timeouts are swept.
 const TICK: Duration = Duration::from_secs(1);
+
+/// This worker's share of `total` connections: `total` split evenly over
+/// `workers`, the first ones taking one more when it does not divide.
+pub fn connection_share(total: usize, workers: usize, index: usize) -> usize {
+    let workers = workers.max(1);
+    total / workers + usize::from(index < total % workers)
+}
 
 /// What every worker of a server shares (read-only on the hot path).
 pub struct WorkerShared {
@@ -26,8 +56,11 @@ pub struct WorkerShared {
     /// Set by the signal thread; the worker is woken through its `Waker`.
     pub shutdown: Arc<AtomicBool>,
     pub shutdown_grace: Duration,
-    /// One block of counters per worker, indexed by worker number.
+    /// One block of counters per worker, indexed by worker number; its
+    /// length is the number of workers.
     pub stats: Box<[WorkerStats]>,
+    /// `--max-connections`: all workers together ([`connection_share`]).
+    pub max_connections: usize,
 }
 
 struct Slot {
@@ -36,6 +69,45 @@ struct Slot {
     closing: bool,
     /// A send buffer kept between sends, so steady traffic reuses it.
     spare: Vec<u8>,
+    /// How much the next send may carry: [`SEND_BATCH`], or less for a
+    /// slow peer.
+    batch: usize,
+    /// When the send in flight was handed over.
+    send_started: Instant,
+    /// A send was handed over since the last sweep.
+    sent_this_tick: bool,
+}
+
+impl Slot {
+    fn new(session: Session, now: Instant) -> Self {
+        Slot {
+            session,
+            send_in_flight: false,
+            closing: false,
+            spare: Vec::new(),
+            batch: SEND_BATCH,
+            send_started: now,
+            sent_this_tick: false,
+        }
+    }
+}
+
+/// The counter of the timeout that closed a session, if one did.
+fn close_counter(reason: Option<CloseReason>) -> Option<Counter> {
+    match reason? {
+        CloseReason::HandshakeTimeout => Some(Counter::HandshakeTimeouts),
+        CloseReason::HeaderTimeout => Some(Counter::HeaderTimeouts),
+        CloseReason::WriteTimeout => Some(Counter::WriteTimeouts),
+        CloseReason::Idle => Some(Counter::IdleCloses),
+        _ => None,
+    }
+}
+
+/// Copies the backend's accept counters into this worker's stats.
+fn copy_accept_stats<B: Backend>(backend: &B, stats: &WorkerStats) {
+    let a = backend.accept_stats();
+    stats.set(Counter::AcceptBackoffs, a.backoffs);
+    stats.set(Counter::AcceptPauses, a.pauses);
 }
 
 /// Runs until shutdown completes (all connections closed, or the grace
@@ -51,6 +123,9 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
     let mut open = 0usize;
     let mut handler = shared.handler.local();
     let mut date = DateCache::new(SystemTime::now());
+    // Send buffer bytes given back since the last sweep.
+    let mut released = 0usize;
+    backend.limit_connections(connection_share(shared.max_connections, shared.stats.len(), index));
 
     loop {
         let now = Instant::now();
@@ -70,7 +145,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         // Accepted just before the listeners closed.
                         session.shutdown();
                     }
-                    slots[conn] = Some(Slot { session, send_in_flight: false, closing: false, spare: Vec::new() });
+                    slots[conn] = Some(Slot::new(session, now));
                     open += 1;
                     dirty.push(conn);
                 }
@@ -96,6 +171,12 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 Completion::Sent { conn, mut buf, ok } => {
                     if let Some(slot) = slots.get_mut(conn).and_then(Option::as_mut) {
                         slot.send_in_flight = false;
+                        slot.session.on_sent();
+                        slot.batch = if now.duration_since(slot.send_started) >= SLOW_SEND {
+                            SLOW_BATCH
+                        } else {
+                            (slot.batch * 2).min(SEND_BATCH)
+                        };
                         buf.clear();
                         slot.spare = buf;
                         if !ok {
@@ -105,10 +186,11 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                     }
                 }
                 Completion::Closed { conn } => {
-                    if let Some(slot) = slots.get_mut(conn)
-                        && slot.take().is_some()
-                    {
+                    if let Some(slot) = slots.get_mut(conn).and_then(Option::take) {
                         open -= 1;
+                        if let Some(counter) = close_counter(slot.session.close_reason()) {
+                            stats.bump(counter);
+                        }
                     }
                 }
                 // The shutdown flag is read below, after every wake-up.
@@ -132,15 +214,27 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
         if now >= next_tick {
             next_tick = now + TICK;
             for (key, slot) in slots.iter_mut().enumerate() {
-                if let Some(slot) = slot
-                    && slot.session.check_timeouts(&shared.sessions.timeouts, now)
-                {
+                let Some(slot) = slot else { continue };
+                if slot.session.check_timeouts(&shared.sessions.timeouts, now) != Swept::Unchanged {
                     dirty.push(key);
                 }
+                // A buffer unused for a whole sweep goes back to the
+                // allocator: idle connections hold none.
+                if !slot.send_in_flight && !slot.sent_this_tick && slot.spare.capacity() > 0 {
+                    released += slot.spare.capacity();
+                    slot.spare = Vec::new();
+                }
+                slot.sent_this_tick = false;
             }
+            copy_accept_stats(backend, stats);
+            if released >= TRIM_AFTER {
+                trim_allocator();
+            }
+            released = 0;
         }
         if let Some(deadline) = stopping {
             if open == 0 {
+                copy_accept_stats(backend, stats);
                 return Ok(());
             }
             if now >= deadline {
@@ -156,27 +250,67 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
         }
         for key in dirty.drain(..) {
             let Some(slot) = slots.get_mut(key).and_then(Option::as_mut) else { continue };
-            flush(backend, key, slot, &mut scratch, now);
+            released += flush(backend, key, slot, &mut scratch, now);
         }
     }
 }
 
 /// Hands the session's pending output to the backend (one send in flight
 /// per connection), or closes the connection once it has said everything.
-fn flush<B: Backend>(backend: &mut B, key: ConnKey, slot: &mut Slot, scratch: &mut [u8], now: Instant) {
-    if slot.send_in_flight || slot.closing {
-        return;
+/// Returns the buffer bytes it gave back.
+fn flush<B: Backend>(backend: &mut B, key: ConnKey, slot: &mut Slot, scratch: &mut [u8], now: Instant) -> usize {
+    if slot.closing {
+        return 0;
+    }
+    if slot.session.abandoned() {
+        // The write timeout struck with a send stuck: close now, which
+        // cancels the send (its buffer comes back with `Sent { ok: false }`).
+        slot.closing = true;
+        backend.close(key);
+        return 0;
+    }
+    if slot.send_in_flight {
+        return 0;
     }
     let mut buf = std::mem::take(&mut slot.spare);
-    slot.session.fill_output(&mut buf, scratch, SEND_BATCH, now);
+    slot.session.fill_output(&mut buf, scratch, slot.batch, now);
+    debug_assert!(buf.len() <= SEND_BATCH + FILL_SLACK, "{} bytes buffered", buf.len());
     if !buf.is_empty() {
         slot.send_in_flight = true;
+        slot.send_started = now;
+        slot.sent_this_tick = true;
+        slot.session.on_send_started(now);
         backend.send(key, buf);
-        return;
+        return 0;
+    }
+    let mut released = 0;
+    if buf.capacity() > IDLE_SPARE {
+        // Idle after a large send: keep a small buffer for the next answer.
+        released = buf.capacity();
+        buf.shrink_to(IDLE_SPARE);
+        released -= buf.capacity();
     }
     slot.spare = buf;
     if slot.session.wants_close() {
         slot.closing = true;
         backend.close(key);
+    }
+    released
+}
+
+/// Buffer bytes given back within one sweep above which the allocator is
+/// asked to return its free memory to the kernel.
+const TRIM_AFTER: usize = 1 << 20;
+
+/// glibc keeps freed memory in its arenas: buffers given back after a
+/// burst of large responses would leave the resident set at the burst's
+/// peak. `malloc_trim` returns the free pages of every arena (at most once
+/// a sweep, and only after a megabyte or more was given back).
+fn trim_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it walks glibc's own free
+    // lists under their locks and madvises whole free pages away.
+    unsafe {
+        libc::malloc_trim(64 * 1024);
     }
 }

@@ -23,15 +23,47 @@ use crate::tls::{self, ClientHelloOutcome};
 /// of the scratch buffer the worker lends to every session.
 pub const RECORD_PLAINTEXT: usize = 16 * 1024;
 
-/// Limits on how long a connection may take, all measured by the worker.
+/// What TLS 1.3 adds to a record's plaintext: the 5-byte header, the inner
+/// content type and the 16-byte AEAD tag (RFC 8446 §5.2).
+pub const RECORD_OVERHEAD: usize = 22;
+
+/// How far [`Session::fill_output`] may go past its `limit`: it appends only
+/// while below it, one TLS record (h2c: one 16 KiB chunk) at a time, and a
+/// close_notify alert may follow the last one. With the worker's one send
+/// in flight per connection, this bounds what a connection whose peer never
+/// reads makes us hold: `limit + FILL_SLACK` bytes, in one buffer.
+pub const FILL_SLACK: usize = RECORD_PLAINTEXT + RECORD_OVERHEAD + 64;
+
+/// Makes room in `out` for `more` bytes, growing it geometrically but never
+/// past `ceiling` (so a buffer filled to `limit + FILL_SLACK` is allocated
+/// at that size, not doubled to twice the limit).
+fn make_room(out: &mut Vec<u8>, more: usize, ceiling: usize) {
+    let need = out.len() + more;
+    if need <= out.capacity() {
+        return;
+    }
+    let target = need.max(out.capacity() * 2).min(ceiling.max(need));
+    out.reserve_exact(target - out.len());
+}
+
+/// Limits on how long a connection may take, all measured by the worker
+/// (swept once a second, so each fires up to a second late).
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
-    /// From accept to a finished TLS handshake.
+    /// From accept to a finished TLS handshake, however the bytes trickle
+    /// in (a ClientHello sent a byte at a time is cut off all the same).
     pub handshake: Duration,
-    /// From the first byte of a frame or header block to its last.
+    /// From the first byte of a frame or header block to its last; and
+    /// from accept (h2c) or the end of the TLS handshake to the end of the
+    /// client's preface and first SETTINGS frame.
     pub header: Duration,
     /// With no stream open and nothing to send.
     pub idle: Duration,
+    /// How long output may wait on the peer without progress: a send that
+    /// does not complete (the peer does not read from TCP), or response
+    /// body held back because the peer keeps its flow-control windows shut
+    /// (CVE-2019-9511, CVE-2019-9517).
+    pub write: Duration,
 }
 
 /// What every session of a server shares.
@@ -69,6 +101,8 @@ pub enum CloseReason {
     HandshakeTimeout,
     HeaderTimeout,
     Idle,
+    /// The peer did not take our output for the write timeout.
+    WriteTimeout,
 }
 
 impl CloseReason {
@@ -77,6 +111,18 @@ impl CloseReason {
     fn is_abrupt(self) -> bool {
         matches!(self, Self::PeerClosed | Self::TlsError | Self::NoH2 | Self::HandshakeTimeout)
     }
+}
+
+/// What a timeout sweep did to a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// Nothing changed.
+    Unchanged,
+    /// It has something to send or wants to close: flush it.
+    Changed,
+    /// A send has waited on the peer for the write timeout: nothing more
+    /// can be delivered, close the socket now (the send is cancelled).
+    Abandon,
 }
 
 pub struct Session {
@@ -93,7 +139,16 @@ pub struct Session {
     close_notify_sent: bool,
     accepted_at: Instant,
     last_activity: Instant,
+    /// Since when the client owes us the rest of something: a frame, a
+    /// header block, or its preface and first SETTINGS.
     partial_since: Option<Instant>,
+    /// Since when a send has been in flight (the worker's one per
+    /// connection); `None` once it completed.
+    send_since: Option<Instant>,
+    /// Since when response body has waited only for the peer's windows.
+    window_blocked_since: Option<Instant>,
+    /// The write timeout struck while a send was stuck.
+    abandoned: bool,
 }
 
 impl Session {
@@ -102,6 +157,9 @@ impl Session {
             (ListenerKind::Tls, Some(_)) => Transport::Accepting(Box::default()),
             _ => Transport::Plain,
         };
+        // Without TLS the preface is owed from the start; with TLS, from
+        // the end of the handshake (`on_recv`).
+        let partial_since = matches!(transport, Transport::Plain).then_some(now);
         Self {
             transport,
             hello: Vec::new(),
@@ -113,7 +171,10 @@ impl Session {
             close_notify_sent: false,
             accepted_at: now,
             last_activity: now,
-            partial_since: None,
+            partial_since,
+            send_since: None,
+            window_blocked_since: None,
+            abandoned: false,
         }
     }
 
@@ -240,7 +301,45 @@ impl Session {
                 }
             }
         }
-        self.partial_since = if self.h2.has_partial_input() { Some(self.partial_since.unwrap_or(now)) } else { None };
+        // A client owes the rest of a frame or header block, or, once the
+        // handshake is over, its preface and SETTINGS (slowloris).
+        let owes = self.h2.has_partial_input() || (!self.handshaking() && !self.h2.is_established());
+        self.partial_since = if owes { Some(self.partial_since.unwrap_or(now)) } else { None };
+        self.note_window(now);
+    }
+
+    fn handshaking(&self) -> bool {
+        match &self.transport {
+            Transport::Accepting(_) => true,
+            Transport::Tls(conn) => conn.is_handshaking(),
+            Transport::Plain => false,
+        }
+    }
+
+    /// Starts or stops the clock of response body held back by the peer's
+    /// flow-control windows. Called after input (a WINDOW_UPDATE or
+    /// SETTINGS may open them) and after output (sending may use them up):
+    /// any frame that lets output out again restarts it.
+    fn note_window(&mut self, now: Instant) {
+        let blocked = self.close.is_none() && peer_window_blocked(&self.h2);
+        self.window_blocked_since = if blocked { Some(self.window_blocked_since.unwrap_or(now)) } else { None };
+    }
+
+    /// The worker handed output to the backend: the write timeout runs
+    /// until it completes.
+    pub fn on_send_started(&mut self, now: Instant) {
+        self.send_since.get_or_insert(now);
+    }
+
+    /// The send completed: the peer took every byte of it.
+    pub fn on_sent(&mut self) {
+        self.send_since = None;
+    }
+
+    /// Whether the write timeout struck with a send stuck: the worker
+    /// closes the socket at once, without waiting for the send.
+    pub fn abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// The peer closed its sending side (or the socket failed).
@@ -253,9 +352,11 @@ impl Session {
         self.h2.shutdown();
     }
 
-    /// Appends bytes to send to `out`, up to about `limit` bytes, so one
-    /// busy connection cannot monopolise a loop turn.
+    /// Appends bytes to send to `out`, up to about `limit` bytes (at most
+    /// [`FILL_SLACK`] more), so one busy connection cannot monopolise a
+    /// loop turn, nor make the worker buffer without bound.
     pub fn fill_output(&mut self, out: &mut Vec<u8>, scratch: &mut [u8], limit: usize, now: Instant) {
+        let ceiling = limit + FILL_SLACK;
         out.append(&mut self.raw_out);
         let h2 = &mut self.h2;
         match &mut self.transport {
@@ -263,6 +364,7 @@ impl Session {
             Transport::Plain => {
                 while out.len() < limit && h2.has_output() {
                     let start = out.len();
+                    make_room(out, RECORD_PLAINTEXT, ceiling);
                     out.resize(start + RECORD_PLAINTEXT, 0);
                     let n = h2.write_output(&mut out[start..]);
                     out.truncate(start + n);
@@ -275,6 +377,8 @@ impl Session {
                 let abrupt = self.close.is_some_and(CloseReason::is_abrupt);
                 loop {
                     while conn.wants_write() && out.len() < limit {
+                        // One record at a time (the handshake's flight fits one).
+                        make_room(out, RECORD_PLAINTEXT + RECORD_OVERHEAD, ceiling);
                         if conn.write_tls(out).is_err() {
                             break;
                         }
@@ -304,6 +408,7 @@ impl Session {
         if !out.is_empty() {
             self.last_activity = now;
         }
+        self.note_window(now);
     }
 
     /// Whether the TLS close_notify should go out now: the session is ending,
@@ -333,41 +438,61 @@ impl Session {
         abrupt || !self.h2.has_output()
     }
 
-    /// Applies the timeouts; returns true when the session changed (has
-    /// something to send or wants to close).
-    pub fn check_timeouts(&mut self, t: &Timeouts, now: Instant) -> bool {
-        if self.close.is_some() {
-            return false;
+    /// Applies the timeouts (once a second, from the worker's sweep).
+    pub fn check_timeouts(&mut self, t: &Timeouts, now: Instant) -> Swept {
+        let expired = |since: Option<Instant>, limit: Duration| since.is_some_and(|s| now.duration_since(s) >= limit);
+        // Even while closing: a GOAWAY or close_notify the peer never
+        // reads must not keep the connection either.
+        if !self.abandoned && expired(self.send_since, t.write) {
+            self.abandoned = true;
+            self.close_with(CloseReason::WriteTimeout);
+            return Swept::Abandon;
         }
-        let handshaking = match &self.transport {
-            Transport::Accepting(_) => true,
-            Transport::Tls(conn) => conn.is_handshaking(),
-            Transport::Plain => false,
-        };
-        if handshaking {
+        if self.close.is_some() {
+            return Swept::Unchanged;
+        }
+        if self.handshaking() {
+            // From accept, not from the last byte: a ClientHello dribbled a
+            // byte at a time gets no more time than a silent client.
             if now.duration_since(self.accepted_at) >= t.handshake {
                 self.close_with(CloseReason::HandshakeTimeout);
-                return true;
+                return Swept::Changed;
             }
-            return false;
+            return Swept::Unchanged;
         }
-        if self.partial_since.is_some_and(|since| now.duration_since(since) >= t.header) {
-            // A frame or header block that never completes (slowloris).
+        if expired(self.partial_since, t.header) {
+            // A frame, header block or preface that never completes
+            // (slowloris).
             self.h2.abort(ErrorCode::NoError, "header read timeout");
             self.close_with(CloseReason::HeaderTimeout);
-            return true;
+            return Swept::Changed;
+        }
+        if expired(self.window_blocked_since, t.write) {
+            // Response body the peer never lets out (zero windows).
+            self.h2.abort(ErrorCode::NoError, "write timeout");
+            self.close_with(CloseReason::WriteTimeout);
+            return Swept::Changed;
         }
         if self.h2.active_streams() == 0 && !self.h2.has_output() && now.duration_since(self.last_activity) >= t.idle {
             self.h2.shutdown();
             self.close_with(CloseReason::Idle);
-            return true;
+            return Swept::Changed;
         }
-        false
+        Swept::Unchanged
     }
 
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close
     }
+}
+
+/// Whether response body waits only for the peer's flow-control windows:
+/// streams are open but the protocol core has nothing it may write. (Every
+/// request is answered as soon as it arrives, and a stream whose response
+/// is fully sent is closed or reset, so an open stream with nothing to
+/// write is held back by a window.)
+fn peer_window_blocked(h2: &Connection) -> bool {
+    h2.active_streams() > 0 && !h2.has_output()
 }
 
 /// What a worker lends its sessions to answer requests: the handler (the

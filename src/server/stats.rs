@@ -23,6 +23,17 @@ pub struct WorkerStats {
     /// Handshakes completed: full and resumed.
     pub handshakes_full: AtomicU64,
     pub handshakes_resumed: AtomicU64,
+    /// Times accepting paused for lack of fds or memory (EMFILE, ENFILE,
+    /// ENOMEM, ENOBUFS), copied from the backend once a second.
+    pub accept_backoffs: AtomicU64,
+    /// Times accepting paused at the connection cap (`--max-connections`;
+    /// io_uring: or a nearly full descriptor table), likewise.
+    pub accept_pauses: AtomicU64,
+    /// Connections closed by each timeout.
+    pub handshake_timeouts: AtomicU64,
+    pub header_timeouts: AtomicU64,
+    pub write_timeouts: AtomicU64,
+    pub idle_closes: AtomicU64,
 }
 
 /// Which counter to bump.
@@ -35,6 +46,12 @@ pub enum Counter {
     TooEarly,
     HandshakeFull,
     HandshakeResumed,
+    AcceptBackoffs,
+    AcceptPauses,
+    HandshakeTimeouts,
+    HeaderTimeouts,
+    WriteTimeouts,
+    IdleCloses,
 }
 
 impl WorkerStats {
@@ -47,6 +64,12 @@ impl WorkerStats {
             Counter::TooEarly => &self.too_early,
             Counter::HandshakeFull => &self.handshakes_full,
             Counter::HandshakeResumed => &self.handshakes_resumed,
+            Counter::AcceptBackoffs => &self.accept_backoffs,
+            Counter::AcceptPauses => &self.accept_pauses,
+            Counter::HandshakeTimeouts => &self.handshake_timeouts,
+            Counter::HeaderTimeouts => &self.header_timeouts,
+            Counter::WriteTimeouts => &self.write_timeouts,
+            Counter::IdleCloses => &self.idle_closes,
         }
     }
 
@@ -55,6 +78,11 @@ impl WorkerStats {
     pub fn bump(&self, c: Counter) {
         let cell = self.cell(c);
         cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// For counters kept elsewhere (the backend's) and copied in.
+    pub fn set(&self, c: Counter, value: u64) {
+        self.cell(c).store(value, Ordering::Relaxed);
     }
 
     pub fn get(&self, c: Counter) -> u64 {
@@ -90,6 +118,21 @@ pub fn summary(workers: &[WorkerStats]) -> String {
     line
 }
 
+/// The connection counters as one line (printed at exit next to
+/// [`summary`]), each figure as `name number`.
+pub fn connections_summary(workers: &[WorkerStats]) -> String {
+    let t = |c| total(workers, c);
+    format!(
+        "connections: accept backoffs {}, accept pauses {}; closed by timeout: handshake {}, header {}, write {}, idle {}",
+        t(Counter::AcceptBackoffs),
+        t(Counter::AcceptPauses),
+        t(Counter::HandshakeTimeouts),
+        t(Counter::HeaderTimeouts),
+        t(Counter::WriteTimeouts),
+        t(Counter::IdleCloses),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +151,9 @@ mod tests {
         let line = summary(&workers);
         assert!(line.contains("answered 425 2"), "{line}");
         assert!(line.ends_with("worker0 0, worker1 1, worker2 0"), "{line}");
+        workers[1].set(Counter::AcceptPauses, 7);
+        workers[0].bump(Counter::WriteTimeouts);
+        let line = connections_summary(&workers);
+        assert!(line.contains("accept pauses 7") && line.contains("write 1,"), "{line}");
     }
 }

@@ -540,6 +540,39 @@ fn accept_backoff_bounds_the_wait_and_resumes_without_an_edge() {
     assert!(backend.stats().epoll_waits <= 4, "spun during the backoff: {:?}", backend.stats());
 }
 
+#[test]
+fn connection_cap_pauses_accepting_without_waking_until_one_closes() {
+    let (mut backend, addr, _waker) = start_backend();
+    backend.limit_connections(2);
+    let _a = connect(addr);
+    let first = accept_one(&mut backend);
+    let _b = connect(addr);
+    accept_one(&mut backend);
+    // The third waits in the listen queue: not accepted, and with the
+    // listener out of the interest list its arrival wakes nobody.
+    let mut c = connect(addr);
+    let waits = backend.stats().epoll_waits;
+    assert_eq!(poll_once(&mut backend, Some(Duration::from_millis(300))), []);
+    assert_eq!(poll_once(&mut backend, Some(Duration::from_millis(300))), []);
+    assert_eq!(backend.stats().epoll_waits, waits + 2, "{:?}", backend.stats());
+    assert_eq!(backend.accept_stats(), AcceptStats { backoffs: 0, pauses: 1 });
+    assert_eq!(backend.conns.len(), 2);
+    // A close makes room: the third is accepted without a new edge.
+    backend.close(first);
+    let events = poll_until(&mut backend, |e| matches!(e, Event::Accepted(_)));
+    assert!(events.contains(&Event::Closed(first)), "{events:?}");
+    let third = events.iter().find_map(|e| if let Event::Accepted(k) = e { Some(*k) } else { None }).unwrap();
+    c.write_all(b"hi").unwrap();
+    assert_eq!(receive(&mut backend, third, 2), b"hi");
+}
+
+#[test]
+fn accept_backoff_doubles_up_to_a_second() {
+    assert_eq!(accept_backoff(1), ACCEPT_BACKOFF);
+    let waits: Vec<u64> = (1..=7).map(|n| accept_backoff(n).as_millis() as u64).collect();
+    assert_eq!(waits, [100, 200, 400, 800, 1000, 1000, 1000]);
+}
+
 /// Set in the child processes that run the `*_child` tests.
 const CHILD: &str = "H2RING_EPOLL_TEST_CHILD";
 

@@ -1,7 +1,8 @@
 //! The io_uring backend: one ring per worker, created on the worker's
 //! thread (`SINGLE_ISSUER`; `UringBackend` is deliberately `!Send`).
 //!
-//! * Listeners: one multishot accept each (`accept.rs`), straight into the
+//! * Listeners: a multishot accept each, or single-shot accepts near the
+//!   connection cap (`accept.rs`), straight into the
 //!   ring's table of direct descriptors (`IORING_FILE_INDEX_ALLOC`), so
 //!   accepted sockets never enter the fd table that all workers share: no
 //!   `files_struct` lock to allocate or close one, no `fget`/`fput` per
@@ -43,7 +44,7 @@ use self::accept::ListenerSlot;
 use self::bufring::BufRing;
 use self::conn::Conn;
 use self::user_data::{Op, decode, encode};
-use super::{Backend, Completion, ConnKey, Listener, Waker};
+use super::{AcceptStats, Backend, Completion, ConnKey, Listener, Waker};
 
 /// The buffer group of the provided-buffer ring (one per ring, so any id).
 const BGID: u16 = 0;
@@ -84,11 +85,14 @@ pub struct UringStats {
     pub cqes_seen: u64,
     /// Multishot receives that ended because the buffer ring was empty.
     pub recv_enobufs: u64,
-    /// Accepts paused 100 ms after EMFILE/ENFILE/ENOMEM and the like.
+    /// Accepts paused (100 ms, doubling up to 1 s) after EMFILE/ENFILE/
+    /// ENOMEM and the like.
     pub accept_backoffs: u64,
     /// Times accepting paused because the direct descriptor table was
     /// nearly full (it resumes when connections close).
     pub accept_pauses: u64,
+    /// Times accepting paused because the connection cap was reached.
+    pub cap_pauses: u64,
     /// Sends that wrote part of their buffer and were resubmitted.
     pub short_sends: u64,
     /// Times the CQ had overflowed and its backlog was flushed.
@@ -108,8 +112,10 @@ pub struct UringBackend {
     /// Size of the direct descriptor table.
     direct_slots: u32,
     listeners: Vec<ListenerSlot>,
-    /// Accepts are cancelled until connections free enough slots.
-    accepts_paused: bool,
+    /// The connection cap (`Backend::limit_connections`).
+    max_conns: usize,
+    /// The accept room was 0 at the last look (counted once per pause).
+    accept_paused: bool,
     /// Our own duplicate of the waker's eventfd, to drain it.
     wake_fd: OwnedFd,
     /// SQEs that found the SQ full, in order; pushed before anything new.
@@ -166,7 +172,8 @@ impl UringBackend {
             next_generation: 0,
             direct_slots,
             listeners: listeners.into_iter().map(ListenerSlot::new).collect(),
-            accepts_paused: false,
+            max_conns: usize::MAX,
+            accept_paused: false,
             wake_fd,
             backlog: VecDeque::new(),
             cqe_batch: Vec::with_capacity(CQE_BATCH),
@@ -177,9 +184,7 @@ impl UringBackend {
             stats: UringStats::default(),
         };
         backend.arm_wake();
-        for index in 0..backend.listeners.len() {
-            backend.arm_accept(index);
-        }
+        backend.update_accepts();
         backend.enter(false, None)?;
         Ok(backend)
     }
@@ -339,7 +344,7 @@ impl UringBackend {
             return;
         };
         match op {
-            Op::Accept => self.accepted(key, res, more, on),
+            Op::Accept => self.accepted(key, res, more, generation, on),
             Op::AcceptBackoff => self.backoff_over(key),
             Op::ListenerCancel | Op::Shutdown => {}
             Op::Wake => self.woken(res, more, on),
@@ -429,6 +434,15 @@ impl Backend for UringBackend {
         for index in 0..self.listeners.len() {
             self.stop_listener(index);
         }
+    }
+
+    fn limit_connections(&mut self, max: usize) {
+        self.max_conns = max;
+        self.update_accepts();
+    }
+
+    fn accept_stats(&self) -> AcceptStats {
+        AcceptStats { backoffs: self.stats.accept_backoffs, pauses: self.stats.accept_pauses + self.stats.cap_pauses }
     }
 
     fn name(&self) -> &'static str {

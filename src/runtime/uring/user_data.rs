@@ -6,7 +6,7 @@
 //! | bits  | field                                                       |
 //! |-------|-------------------------------------------------------------|
 //! | 0–7   | [`Op`]                                                      |
-//! | 8–31  | generation of the connection (24 bits, 0 for non-connections) |
+//! | 8–31  | generation of the connection (24 bits; for accepts 0 multishot, 1 single-shot; else 0) |
 //! | 32–63 | connection key (slab index) or listener index               |
 //!
 //! The generation is belt and braces: a key only returns to the slab after
@@ -22,9 +22,9 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(super) enum Op {
-    /// Multishot accept on listener `key`.
+    /// Accept on listener `key` (multishot, or single-shot: generation 1).
     Accept = 1,
-    /// The 100 ms timeout after an accept failed for lack of resources.
+    /// The pause (100 ms to 1 s) after an accept failed for lack of resources.
     AcceptBackoff = 2,
     /// `AsyncCancel` of a listener's accept or backoff (stop_accepting).
     ListenerCancel = 3,
