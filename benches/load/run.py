@@ -1137,8 +1137,8 @@ def md_section(result: dict) -> str:
              f"Latest run: {meta['date']}, `{meta['command']}`: {meta['rounds']} round{'s' if meta['rounds'] != 1 else ''} × "
              f"{meta['duration_s']:g} s per scenario, servers in alternation, {meta['wall_min']:.0f} min in all.",
              "",
-             f"Machine: {mi['nproc']} vCPU {mi['cpu_model']}, Linux {mi['kernel']}, load average "
-             f"{meta['loadavg_start']:.2f} at the start. h2ring {mi['git']}.",
+             f"Machine: {mi['nproc']} vCPU {mi['cpu_model']}, Linux {mi['kernel']}. h2ring {mi['git']}.",
+             load_line(result["runs"], mi["nproc"]),
              "Versions: " + "; ".join(f"{k}: {v}" for k, v in mi["versions"].items()) + ".",
              f"Site: `content/` plus a 1 MiB {BIG_PATH}, exported with `h2ring export` for h2o and nginx; index page {meta['index_bytes']:,} bytes (identity: h2load sends no "
              f"accept-encoding), {BIG_PATH} {BIG_SIZE:,} bytes.",
@@ -1163,6 +1163,22 @@ def md_section(result: dict) -> str:
         lines += ["", f"![medians]({meta['chart_md']})"]
     lines += ["", MD_END]
     return "\n".join(lines)
+
+
+def load_line(runs: list[dict], nproc: int) -> str:
+    """How busy the machine was: others' work shows as a load average above
+    what server and h2load account for."""
+    loads = [r["loadavg_start"] for r in runs if not math.isnan(r.get("loadavg_start", float("nan")))]
+    used = [r["server_cores"] + r["client_cores"] for r in runs if r.get("ok") and "server_cores" in r]
+    text = ""
+    if loads:
+        text = (f"Load average at the start of each run: median {statistics.median(loads):.1f} "
+                f"(range {min(loads):.1f}–{max(loads):.1f}).")
+    if used:
+        text += (f" Server and h2load together used a median of {statistics.median(used):.2f} of the {nproc} vCPUs "
+                 f"during the h2load scenarios; the rest was taken by other work on the machine, so absolute rates are low "
+                 f"and only ratios and CPU per request carry over.")
+    return text
 
 
 def update_benchmarks_md(section: str) -> bool:
@@ -1198,6 +1214,8 @@ def parse_args(argv):
     p.add_argument("--write-md", action=argparse.BooleanOptionalAction, default=None,
                    help="regenerate BENCHMARKS.md's results and benches/load/latest.{svg,json} (default: yes unless --quick)")
     p.add_argument("--keep-work", action="store_true", help="keep the temp dir (configs, logs, export)")
+    p.add_argument("--report", metavar="JSON", help="measure nothing: print the tables of a results JSON again and "
+                   "(with --write-md) rewrite BENCHMARKS.md and benches/load/latest.* from it")
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.duration = 1, 3
@@ -1228,6 +1246,25 @@ class Cfg:
     pass
 
 
+def report_again(path: Path, write_md: bool) -> int:
+    result = json.loads(path.read_text())
+    meta = result["meta"]
+    result["medians"] = json.loads(json.dumps(aggregate(result["runs"], meta["variants"], meta["scenarios"], meta["servers"])))
+    for title, header, rows in tables(result["medians"], meta["variants"], meta["scenarios"], meta["servers"]):
+        print()
+        print(title)
+        print(text_table(header, rows))
+    if write_md:
+        svg = svg_chart(result["medians"], meta["variants"], meta["scenarios"], meta["servers"])
+        (HERE / "latest.svg").write_text(svg)
+        meta["chart_md"] = "benches/load/latest.svg"
+        if path.resolve() != (HERE / "latest.json").resolve():
+            (HERE / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+        if update_benchmarks_md(md_section(result)):
+            print(f"updated: {BENCHMARKS_MD}, benches/load/latest.svg, latest.json")
+    return 0
+
+
 def main(argv) -> int:
     if argv[:1] == ["_idle_client"]:
         host, port, n = argv[1], int(argv[2]), int(argv[3])
@@ -1235,6 +1272,8 @@ def main(argv) -> int:
         asyncio.run(idle_client(host, port, n))
         return 0
     args = parse_args(argv)
+    if args.report:
+        return report_again(Path(args.report), bool(args.write_md))
     check_tools(args)
     started = time.monotonic()
     nofile = raise_nofile()
