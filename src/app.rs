@@ -176,6 +176,7 @@ fn serve(config: Config) -> i32 {
     let joined = running.join();
     eprintln!("h2ring: {}", stats::summary(&shared.stats));
     eprintln!("h2ring: {}", stats::connections_summary(&shared.stats));
+    eprintln!("h2ring: {}", stats::limits_summary(&shared.stats));
     if let Some(store) = session_store {
         let s = store.stats();
         eprintln!(

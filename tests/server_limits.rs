@@ -263,18 +263,23 @@ fn finish_honest(reader: (Arc<AtomicBool>, JoinHandle<Vec<Duration>>)) {
     assert!(*worst < Duration::from_secs(1), "an honest request took {worst:?}");
 }
 
-/// The exit line's counters, after SIGTERM: "connections: … write 1 …".
-fn exit_line(mut server: Server) -> String {
+/// Everything the server printed after its start-up line, to its exit
+/// (after SIGTERM).
+fn exit_lines(mut server: Server) -> Vec<String> {
     let status = server.signal_and_wait("TERM", Duration::from_secs(15));
     assert!(status.success());
-    // The reader thread may still be forwarding the last lines.
-    loop {
-        match server.stderr.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) if line.contains("connections:") => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no connection counters at exit: {e}"),
-        }
+    // The reader thread forwards the last lines, then ends with the pipe.
+    let mut lines = Vec::new();
+    while let Ok(line) = server.stderr.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
     }
+    lines
+}
+
+/// The exit line's counters, after SIGTERM: "connections: … write 1 …".
+fn exit_line(server: Server) -> String {
+    let lines = exit_lines(server);
+    lines.into_iter().find(|l| l.contains("connections:")).expect("no connection counters at exit")
 }
 
 fn counter(line: &str, name: &str) -> u64 {
@@ -537,6 +542,72 @@ fn a_header_block_dribbled_in_continuation_frames_hits_the_header_timeout() {
     assert!(closed, "still open after {took:?}");
     assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(3000), "closed after {took:?}");
     assert_eq!(seen.goaways, vec![(0, 0)], "{seen:?}");
+}
+
+// ---- limits: counted and logged once per connection, rate-limited ----
+
+/// A request with more header fields than the server takes (128): the
+/// core answers 431 (a non-fatal limit).
+fn too_many_fields(stream: u32) -> Vec<u8> {
+    let mut block = get_block("/", false);
+    for _ in 0..130 {
+        // Literal without indexing, new name "x-a", value "1".
+        block.extend_from_slice(&[0x00, 3, b'x', b'-', b'a', 1, b'1']);
+    }
+    frame(HEADERS, END_HEADERS | END_STREAM, stream, &block)
+}
+
+/// One connection runs into the same limit twice: one log line, counted
+/// once. A PING flood from 25 connections on one worker at once: each is
+/// counted, but at most 10 lines a second are logged and the rest summed
+/// up in one line.
+#[test]
+fn limit_hits_are_counted_and_logged_once_per_connection_at_a_bounded_rate() {
+    let server = start_one_worker(&[]);
+    let mut c = Raw::Plain(connect_small(server.h2c, None));
+    let mut hello = PREFACE.to_vec();
+    hello.extend(settings(&[]));
+    hello.extend(too_many_fields(1));
+    hello.extend(too_many_fields(3));
+    c.write(&hello).unwrap();
+    let mut seen = Seen::default();
+    c.read_until(&mut seen, Duration::from_secs(5), |s| s.headers >= 2);
+    assert_eq!(seen.headers, 2, "two 431 answers: {seen:?}");
+    assert!(seen.goaways.is_empty(), "431 is not fatal: {seen:?}");
+
+    const FLOODERS: usize = 25;
+    let ping = frame(0x6, 0, 0, &[0; 8]);
+    let mut flooders: Vec<Raw> = (0..FLOODERS).map(|_| Raw::Plain(connect_small(server.h2c, None))).collect();
+    let mut flood = PREFACE.to_vec();
+    flood.extend(settings(&[]));
+    for _ in 0..300 {
+        flood.extend_from_slice(&ping);
+    }
+    for f in &mut flooders {
+        f.write(&flood).unwrap();
+    }
+    for f in &mut flooders {
+        let mut seen = Seen::default();
+        assert!(f.closed_within(&mut seen, Duration::from_secs(5)), "a PING flood was not cut off");
+        assert_eq!(seen.goaways.last().map(|g| g.1), Some(0xb), "ENHANCE_YOUR_CALM: {seen:?}");
+    }
+    // The summary of what was left out comes with the next second.
+    std::thread::sleep(Duration::from_millis(2200));
+    drop(c);
+    let lines = exit_lines(server);
+    let logged = |name: &str| lines.iter().filter(|l| l.contains(&format!("h2ring: limit {name}: "))).count();
+    assert_eq!(logged("header_list_too_large"), 1, "{lines:#?}");
+    let pings = logged("ping_flood");
+    let left_out: usize = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("h2ring: ")?.split_once(" more limit hits not logged"))
+        .map(|(n, _)| n.parse::<usize>().unwrap())
+        .sum();
+    assert!((1..FLOODERS).contains(&pings), "{pings} lines for {FLOODERS} floods: {lines:#?}");
+    assert_eq!(pings + left_out, FLOODERS, "{lines:#?}");
+    let summary = lines.iter().find(|l| l.contains("limits hit (connections):")).expect("the limit counters at exit");
+    assert_eq!(counter(summary, "header_list_too_large"), 1, "{summary}");
+    assert_eq!(counter(summary, "ping_flood"), FLOODERS as u64, "{summary}");
 }
 
 // ---- memory of idle connections ----

@@ -16,12 +16,18 @@
 //!   sweep is freed, and after a large send it shrinks at once.
 //! * **Connections**: `--max-connections`, split across the workers; at
 //!   its share the backend stops accepting ([`Backend::limit_connections`]).
+//!
+//! A client that runs into a protocol limit (the core's [`Limit`]s) is
+//! counted once per connection and kind, and logged likewise, at most
+//! [`LIMIT_LINES_PER_SECOND`] lines a second per worker, so an attack
+//! cannot flood the log; what is left out is summed up in one line.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Backend, Completion, ConnKey};
+use crate::h2::conn::Limit;
 use crate::server::handler_cell::HandlerCell;
 use crate::server::httpdate::DateCache;
 use crate::server::session::{CloseReason, FILL_SLACK, RECORD_PLAINTEXT, Responder, Session, SessionConfig, Swept};
@@ -40,6 +46,66 @@ const SLOW_SEND: Duration = Duration::from_millis(500);
 const IDLE_SPARE: usize = RECORD_PLAINTEXT + 1024;
 /// How often timeouts are swept.
 const TICK: Duration = Duration::from_secs(1);
+/// Limit lines one worker logs per second at most.
+const LIMIT_LINES_PER_SECOND: u32 = 10;
+
+/// The log of limits clients ran into: one line per connection and kind
+/// (the core reports each kind once per connection), rate-limited per
+/// worker. The session knows no peer address (an io_uring multishot accept
+/// into a direct descriptor does not give one), so a line names the
+/// worker and the connection's key.
+struct LimitLog {
+    worker: usize,
+    since: Instant,
+    lines: u32,
+    left_out: u64,
+}
+
+impl LimitLog {
+    fn new(worker: usize, now: Instant) -> Self {
+        LimitLog { worker, since: now, lines: 0, left_out: 0 }
+    }
+
+    fn report(&mut self, limit: Limit, conn: ConnKey, now: Instant) {
+        self.roll(now);
+        if self.lines < LIMIT_LINES_PER_SECOND {
+            self.lines += 1;
+            eprintln!(
+                "h2ring: limit {}: {} (worker {}, connection {conn})",
+                limit.as_str(),
+                limit.reason(),
+                self.worker
+            );
+        } else {
+            self.left_out += 1;
+        }
+    }
+
+    /// Starts a new second once the last is over, with one line for what
+    /// it left out.
+    fn roll(&mut self, now: Instant) {
+        if now.duration_since(self.since) < TICK {
+            return;
+        }
+        if self.left_out > 0 {
+            eprintln!(
+                "h2ring: {} more limit hits not logged (worker {}, over {LIMIT_LINES_PER_SECOND} a second)",
+                self.left_out, self.worker
+            );
+        }
+        self.since = now;
+        self.lines = 0;
+        self.left_out = 0;
+    }
+}
+
+/// Counts and logs the limits the session's client ran into since the last look.
+fn report_limits(session: &mut Session, conn: ConnKey, log: &mut LimitLog, stats: &WorkerStats, now: Instant) {
+    while let Some(limit) = session.take_new_limit_hit() {
+        stats.bump_limit(limit);
+        log.report(limit, conn, now);
+    }
+}
 
 /// This worker's share of `total` connections: `total` split evenly over
 /// `workers`, the first ones taking one more when it does not divide.
@@ -125,6 +191,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
     let mut date = DateCache::new(SystemTime::now());
     // Send buffer bytes given back since the last sweep.
     let mut released = 0usize;
+    let mut limit_log = LimitLog::new(index, Instant::now());
     backend.limit_connections(connection_share(shared.max_connections, shared.stats.len(), index));
 
     loop {
@@ -159,6 +226,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         handler.refresh();
                         let responder = Responder { handler: handler.get(), date: date.value(), stats };
                         slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
+                        report_limits(&mut slot.session, conn, &mut limit_log, stats, now);
                         dirty.push(conn);
                     }
                 }
@@ -218,6 +286,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 if slot.session.check_timeouts(&shared.sessions.timeouts, now) != Swept::Unchanged {
                     dirty.push(key);
                 }
+                report_limits(&mut slot.session, key, &mut limit_log, stats, now);
                 // A buffer unused for a whole sweep goes back to the
                 // allocator: idle connections hold none.
                 if !slot.send_in_flight && !slot.sent_this_tick && slot.spare.capacity() > 0 {
@@ -227,6 +296,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 slot.sent_this_tick = false;
             }
             copy_accept_stats(backend, stats);
+            limit_log.roll(now);
             if released >= TRIM_AFTER {
                 trim_allocator();
             }

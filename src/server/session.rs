@@ -14,7 +14,7 @@ use rustls::server::{Acceptor, ServerConnection};
 use super::Handler;
 use super::ResponseField;
 use super::stats::{Counter, WorkerStats};
-use crate::h2::conn::{ConnConfig, Connection, EarlyData, Event, Method, RequestHead};
+use crate::h2::conn::{ConnConfig, Connection, EarlyData, Event, Limit, Method, RequestHead};
 use crate::h2::error::ErrorCode;
 use crate::runtime::ListenerKind;
 use crate::tls::{self, ClientHelloOutcome};
@@ -321,7 +321,9 @@ impl Session {
     /// SETTINGS may open them) and after output (sending may use them up):
     /// any frame that lets output out again restarts it.
     fn note_window(&mut self, now: Instant) {
-        let blocked = self.close.is_none() && peer_window_blocked(&self.h2);
+        // The pre-check keeps the O(streams) scan off connections without
+        // streams (most of them, most of the time).
+        let blocked = self.close.is_none() && self.h2.active_streams() > 0 && self.h2.send_blocked_on_peer_window();
         self.window_blocked_since = if blocked { Some(self.window_blocked_since.unwrap_or(now)) } else { None };
     }
 
@@ -438,8 +440,16 @@ impl Session {
         abrupt || !self.h2.has_output()
     }
 
-    /// Applies the timeouts (once a second, from the worker's sweep).
+    /// A limit the client ran into since the last call, each kind once per
+    /// connection: the worker counts and logs it.
+    pub fn take_new_limit_hit(&mut self) -> Option<Limit> {
+        self.h2.take_new_limit_hit()
+    }
+
+    /// One second passed (the worker's sweep): refills the protocol core's
+    /// flood budgets, then applies the timeouts.
     pub fn check_timeouts(&mut self, t: &Timeouts, now: Instant) -> Swept {
+        self.h2.tick();
         let expired = |since: Option<Instant>, limit: Duration| since.is_some_and(|s| now.duration_since(s) >= limit);
         // Even while closing: a GOAWAY or close_notify the peer never
         // reads must not keep the connection either.
@@ -484,15 +494,6 @@ impl Session {
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close
     }
-}
-
-/// Whether response body waits only for the peer's flow-control windows:
-/// streams are open but the protocol core has nothing it may write. (Every
-/// request is answered as soon as it arrives, and a stream whose response
-/// is fully sent is closed or reset, so an open stream with nothing to
-/// write is held back by a window.)
-fn peer_window_blocked(h2: &Connection) -> bool {
-    h2.active_streams() > 0 && !h2.has_output()
 }
 
 /// What a worker lends its sessions to answer requests: the handler (the

@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::h2::conn::Limit;
+
 /// One worker's counters.
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -34,6 +36,9 @@ pub struct WorkerStats {
     pub header_timeouts: AtomicU64,
     pub write_timeouts: AtomicU64,
     pub idle_closes: AtomicU64,
+    /// Connections whose client ran into each protocol limit (indexed by
+    /// [`Limit`]; a connection counts once per kind however often it hits it).
+    pub limits: [AtomicU64; Limit::COUNT],
 }
 
 /// Which counter to bump.
@@ -88,6 +93,29 @@ impl WorkerStats {
     pub fn get(&self, c: Counter) -> u64 {
         self.cell(c).load(Ordering::Relaxed)
     }
+
+    /// A connection ran into `limit` (the first time for that connection).
+    pub fn bump_limit(&self, limit: Limit) {
+        let cell = &self.limits[limit as usize];
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    pub fn limit(&self, limit: Limit) -> u64 {
+        self.limits[limit as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// The sum over workers of one limit's counter.
+pub fn limit_total(workers: &[WorkerStats], limit: Limit) -> u64 {
+    workers.iter().map(|w| w.limit(limit)).sum()
+}
+
+/// The limit counters as one line (printed at exit), `name number` each:
+/// connections that ran into each limit.
+pub fn limits_summary(workers: &[WorkerStats]) -> String {
+    let counts: Vec<String> =
+        Limit::ALL.iter().map(|&l| format!("{} {}", l.as_str(), limit_total(workers, l))).collect();
+    format!("limits hit (connections): {}", counts.join(", "))
 }
 
 /// The sum over workers of one counter.
@@ -155,5 +183,12 @@ mod tests {
         workers[0].bump(Counter::WriteTimeouts);
         let line = connections_summary(&workers);
         assert!(line.contains("accept pauses 7") && line.contains("write 1,"), "{line}");
+        workers[0].bump_limit(Limit::RapidReset);
+        workers[2].bump_limit(Limit::RapidReset);
+        workers[2].bump_limit(Limit::QueuedOutput);
+        assert_eq!(limit_total(&workers, Limit::RapidReset), 2);
+        let line = limits_summary(&workers);
+        assert!(line.starts_with("limits hit (connections): rapid_reset 2, reset_flood 0,"), "{line}");
+        assert!(line.ends_with("queued_output 1"), "{line}");
     }
 }
