@@ -95,7 +95,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// A TLS handshake must complete within this.
     pub handshake_timeout: Duration,
-    /// A request's header block must complete within this.
+    /// A request's header block must complete within this, and so must
+    /// the client's preface and first SETTINGS.
     pub header_timeout: Duration,
     /// A connection with no open stream is closed after this.
     pub idle_timeout: Duration,
@@ -347,8 +348,9 @@ A TLS handshake must complete within this;
 1-86400000";
 
 const HEADER_TIMEOUT_HELP: &str = "\
-A request's header block must arrive completely within this;
-1-86400000";
+A request's header block must arrive completely within this, and
+so must a new connection's preface and first SETTINGS (counted
+from accept, or from the end of the TLS handshake); 1-86400000";
 
 const IDLE_TIMEOUT_HELP: &str = "\
 A connection without open streams is closed after this;

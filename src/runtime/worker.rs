@@ -384,3 +384,20 @@ fn trim_allocator() {
         libc::malloc_trim(64 * 1024);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_shared_evenly_and_add_up() {
+        for (total, workers) in [(20_000, 2), (20_000, 3), (4, 1), (5, 2), (7, 7), (1024, 1000)] {
+            let shares: Vec<usize> = (0..workers).map(|i| connection_share(total, workers, i)).collect();
+            assert_eq!(shares.iter().sum::<usize>(), total, "{total} over {workers}");
+            let (min, max) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+            assert!(max - min <= 1 && *min >= 1, "{total} over {workers}: {shares:?}");
+        }
+        assert_eq!(connection_share(20_000, 3, 0), 6667);
+        assert_eq!(connection_share(20_000, 3, 2), 6666);
+    }
+}
