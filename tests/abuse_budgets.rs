@@ -21,6 +21,7 @@ use abuse::*;
 /// it may use (it returns how many it used).
 fn calm_flood(
     name: &str,
+    limit: &str,
     transport: Transport,
     setup: &[u8],
     batch: impl Fn(u32) -> (Vec<u8>, u32),
@@ -45,7 +46,14 @@ fn calm_flood(
         reasons.insert(g.debug);
     });
     println!("ABUSE {name}: {connections} attack connections, each GOAWAY ENHANCE_YOUR_CALM {reasons:?}");
-    watch.finish();
+    let figures = watch.finish();
+    // Each limit a client runs into is logged, but not once per frame nor
+    // even once per connection without bound.
+    let log: Vec<String> = server.stderr.try_iter().filter(|l| l.contains("limit ")).collect();
+    let tag = format!("limit {limit}:");
+    assert!(log.iter().any(|l| l.contains(&tag)), "{name}: no {tag:?} in the server's log: {log:#?}");
+    let bound = 40 * (figures.elapsed.as_secs() as usize + 2);
+    assert!(log.len() <= bound, "{name}: {} limit lines logged for {connections} connections", log.len());
     (connections, resets)
 }
 
@@ -53,7 +61,7 @@ fn calm_flood(
 fn rapid_reset_is_enhance_your_calm() {
     // HEADERS (a complete GET) and RST_STREAM(CANCEL) at once, 100 streams
     // a batch.
-    calm_flood("rapid reset", Transport::Tls, b"", |first| {
+    calm_flood("rapid reset", "rapid_reset", Transport::Tls, b"", |first| {
         let mut out = Vec::new();
         for i in 0..100 {
             let id = first + 2 * i;
@@ -69,7 +77,7 @@ fn made_you_reset_is_enhance_your_calm() {
     // Valid requests whose streams the client then makes the server reset:
     // a POST left open, then WINDOW_UPDATE with increment 0 on it (a stream
     // error, RFC 9113 §6.9), so the server resets every stream itself.
-    let (_, resets) = calm_flood("MadeYouReset", Transport::Tls, b"", |first| {
+    let (_, resets) = calm_flood("MadeYouReset", "reset_flood", Transport::Tls, b"", |first| {
         let mut out = Vec::new();
         for i in 0..50 {
             let id = first + 2 * i;
@@ -87,7 +95,7 @@ fn reset_flood_of_malformed_requests_is_enhance_your_calm() {
     // connection-specific field makes them malformed, RFC 9113 §8.2.2).
     let mut block = hp::get("/");
     block.extend(hp::literal(b"connection", b"keep-alive"));
-    let (_, resets) = calm_flood("reset flood", Transport::H2c, b"", |first| {
+    let (_, resets) = calm_flood("reset flood", "reset_flood", Transport::H2c, b"", |first| {
         let mut out = Vec::new();
         for i in 0..100 {
             out.extend(headers(first + 2 * i, END_HEADERS | END_STREAM, &block));
@@ -102,7 +110,7 @@ fn priority_flood_is_enhance_your_calm() {
     // CVE-2019-9513: PRIORITY frames for ever new idle streams, each
     // depending on the one before (a priority tree to rebuild without end,
     // for a server that keeps one).
-    calm_flood("priority flood", Transport::H2c, b"", |first| {
+    calm_flood("priority flood", "priority_flood", Transport::H2c, b"", |first| {
         let out: Vec<u8> =
             (0..500).map(|i| first + 2 * i).flat_map(|id| priority(id, id.saturating_sub(2), 16)).collect();
         (out, 500)
@@ -114,7 +122,7 @@ fn empty_data_frames_are_enhance_your_calm() {
     // CVE-2019-9518: a POST left open, then DATA frames without payload
     // and without END_STREAM on it, cheap to send and worth nothing.
     let setup = headers(1, END_HEADERS, &hp::post("/"));
-    calm_flood("empty DATA frames", Transport::Tls, &setup, |_| {
+    calm_flood("empty DATA frames", "empty_frames", Transport::Tls, &setup, |_| {
         let out: Vec<u8> = (0..500).flat_map(|_| data(1, 0, b"")).collect();
         (out, 0)
     });
@@ -122,12 +130,12 @@ fn empty_data_frames_are_enhance_your_calm() {
 
 #[test]
 fn ping_flood_while_reading_is_enhance_your_calm() {
-    calm_flood("ping flood, reading", Transport::Tls, b"", |_| ((0..100).flat_map(ping).collect(), 0));
+    calm_flood("ping flood, reading", "ping_flood", Transport::Tls, b"", |_| ((0..100).flat_map(ping).collect(), 0));
 }
 
 #[test]
 fn settings_flood_while_reading_is_enhance_your_calm() {
-    calm_flood("settings flood, reading", Transport::Tls, b"", |_| {
+    calm_flood("settings flood, reading", "settings_flood", Transport::Tls, b"", |_| {
         ((0..100).flat_map(|_| settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 65_535)])).collect(), 0)
     });
 }
@@ -137,7 +145,7 @@ fn empty_header_fragments_are_enhance_your_calm() {
     // CVE-2019-9518 with header blocks: each request is an empty HEADERS
     // fragment, 30 empty CONTINUATIONs and a last one with the whole block,
     // within the per-block frame cap, so only the empty frames are wrong.
-    calm_flood("empty HEADERS/CONTINUATION fragments", Transport::H2c, b"", |first| {
+    calm_flood("empty HEADERS/CONTINUATION fragments", "empty_frames", Transport::H2c, b"", |first| {
         let mut out = headers(first, END_STREAM, b"");
         for _ in 0..30 {
             out.extend(continuation(first, 0, b""));
