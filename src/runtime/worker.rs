@@ -8,9 +8,9 @@
 //! * **Output.** One send in flight per connection, and the next one is
 //!   only filled when it completed, so a connection whose peer never reads
 //!   holds one buffer of at most [`SEND_BATCH`] + [`FILL_SLACK`] bytes
-//!   (256 KiB + one TLS record). A peer whose sends take long gets smaller
-//!   ones ([`SLOW_BATCH`]): less held for it, and finer progress for the
-//!   write timeout. A send that does not complete within the write timeout
+//!   (256 KiB + one TLS record). Sends start at [`SLOW_BATCH`] and double
+//!   while they complete quickly; a peer whose sends take long is cut back
+//!   to it: less held for it, and finer progress for the write timeout. A send that does not complete within the write timeout
 //!   closes the connection at once (its buffer is cancelled with it).
 //! * **Idle connections** keep no send buffer: one unused for a whole
 //!   sweep is freed, and after a large send it shrinks at once.
@@ -36,8 +36,10 @@ use crate::server::stats::{Counter, WorkerStats};
 /// How much one connection may send per loop turn before others get a go,
 /// and so (plus [`FILL_SLACK`]) the most output a connection holds.
 pub const SEND_BATCH: usize = 256 * 1024;
-/// The send size of a connection whose last send took [`SLOW_SEND`] or
-/// longer: two records. It doubles back with each quick send.
+/// The send size of a new connection, and of one whose last send took
+/// [`SLOW_SEND`] or longer: two records. It doubles with each quick send,
+/// up to [`SEND_BATCH`], so a slow reader is never handed 256 KiB that it
+/// could not take within the write timeout.
 pub const SLOW_BATCH: usize = 2 * RECORD_PLAINTEXT;
 /// A send that takes this long waited on the peer (its socket buffer full).
 const SLOW_SEND: Duration = Duration::from_millis(500);
@@ -135,8 +137,8 @@ struct Slot {
     closing: bool,
     /// A send buffer kept between sends, so steady traffic reuses it.
     spare: Vec<u8>,
-    /// How much the next send may carry: [`SEND_BATCH`], or less for a
-    /// slow peer.
+    /// How much the next send may carry: from [`SLOW_BATCH`] up to
+    /// [`SEND_BATCH`] as sends complete quickly.
     batch: usize,
     /// When the send in flight was handed over.
     send_started: Instant,
@@ -151,7 +153,7 @@ impl Slot {
             send_in_flight: false,
             closing: false,
             spare: Vec::new(),
-            batch: SEND_BATCH,
+            batch: SLOW_BATCH,
             send_started: now,
             sent_this_tick: false,
         }
