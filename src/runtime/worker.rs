@@ -10,8 +10,9 @@
 //!   holds one buffer of at most [`SEND_BATCH`] + [`FILL_SLACK`] bytes
 //!   (256 KiB + one TLS record). Sends start at [`SLOW_BATCH`] and double
 //!   while they complete quickly; a peer whose sends take long is cut back
-//!   to it: less held for it, and finer progress for the write timeout. A send that does not complete within the write timeout
-//!   closes the connection at once (its buffer is cancelled with it).
+//!   to it: less held for it, and finer progress for the write timeout. A
+//!   send that does not complete within the write timeout closes the
+//!   connection at once (its buffer is cancelled with it).
 //! * **Idle connections** keep no send buffer: one unused for a whole
 //!   sweep is freed, and after a large send it shrinks at once.
 //! * **Connections**: `--max-connections`, split across the workers; at
