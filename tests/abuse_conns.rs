@@ -163,7 +163,7 @@ fn connection_flood_is_reclaimed_by_the_handshake_timeout() {
     let watch = Watch::start(&server, "connection flood");
     let opened = Instant::now();
     let mut connections: Vec<Dribbler> = (0..1000).map(|_| Dribbler::connect(server.tls)).collect();
-    let deadline = opened + Duration::from_secs(4);
+    let deadline = Instant::now() + Duration::from_secs(4);
     while connections.iter().any(|c| c.closed.is_none()) && Instant::now() < deadline {
         for c in connections.iter_mut() {
             c.check();
@@ -171,7 +171,7 @@ fn connection_flood_is_reclaimed_by_the_handshake_timeout() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let open = connections.iter().filter(|c| c.closed.is_none()).count();
-    assert_eq!(open, 0, "{open} of 1000 silent connections still open after 4 s");
+    assert_eq!(open, 0, "{open} of 1000 silent connections still open 4 s after the last was opened");
     let first = connections.iter().map(|c| c.closed.unwrap()).min().unwrap().duration_since(opened);
     assert!(first >= Duration::from_millis(900), "a silent connection was closed after {first:?}");
     watch.finish();
