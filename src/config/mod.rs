@@ -22,7 +22,10 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, Value
 use crate::tuning;
 
 /// Whether io_uring SQPOLL is on when neither `--sqpoll` nor `--no-sqpoll`
-/// is given. Off until the benchmarks issue measures it; flip it here.
+/// is given. Off, from the benchmark harness (BENCHMARKS.md, 2026-11-27):
+/// on a 2-vCPU box SQPOLL cost 5-7x the server CPU per request and gave
+/// 0.4-0.7x the throughput in every scenario, because its kernel thread
+/// takes a core the workers need. Worth trying only with spare cores.
 pub const DEFAULT_SQPOLL: bool = false;
 
 /// The TLS listener used when no `--listen` and no `--h2c-listen` is given.
