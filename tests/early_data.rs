@@ -261,6 +261,17 @@ fn prime(server: &Server, config: &Arc<rustls::ClientConfig>) {
     c.pump(Duration::from_millis(200));
 }
 
+/// A resumed connection whose first flight carries the preface, SETTINGS
+/// and `GET path` (stream 1) as early data, already sent.
+fn early_get(server: &Server, config: &Arc<rustls::ClientConfig>, path: &str) -> Client {
+    let mut c = Client::connect(server.tls, config);
+    let mut early = Wire::start();
+    early.extend(c.wire.request(1, "GET", path, None));
+    assert!(c.write_early(&early), "the client has a ticket that allows early data");
+    c.flush();
+    c
+}
+
 /// The server's exit line with the 0-RTT counters, as numbers by name.
 fn exit_counters(mut server: Server) -> HashMap<String, u64> {
     let status = server.signal_and_wait("TERM", Duration::from_secs(20));
@@ -286,11 +297,7 @@ fn an_early_get_is_served_from_the_first_flight() {
     let config = early_config(&server);
     prime(&server, &config);
 
-    let mut c = Client::connect(server.tls, &config);
-    let mut early = Wire::start();
-    early.extend(c.wire.request(1, "GET", "/", None));
-    assert!(c.write_early(&early), "the client has a ticket that allows early data");
-    c.flush();
+    let mut c = early_get(&server, &config, "/");
     let answer = c.answer(1);
     assert_eq!(answer.status, Some(200));
     assert!(String::from_utf8_lossy(&answer.body).contains("/posts/"), "the index");
@@ -343,11 +350,7 @@ fn a_replayed_first_flight_gets_no_early_data() {
     let config = early_config(&server);
     prime(&server, &config);
 
-    let mut c = Client::connect(server.tls, &config);
-    let mut early = Wire::start();
-    early.extend(c.wire.request(1, "GET", "/", None));
-    assert!(c.write_early(&early));
-    c.flush();
+    let mut c = early_get(&server, &config, "/");
     let first_flight = c.sent.clone();
     assert_eq!(c.answer(1).status, Some(200));
     assert!(c.tls.is_early_data_accepted());
@@ -387,11 +390,7 @@ fn tickets_resume_on_every_worker() {
     // probability of 2^-19), so tickets issued by one worker are taken by
     // the other through the shared store.
     for i in 0..20 {
-        let mut c = Client::connect(server.tls, &config);
-        let mut early = Wire::start();
-        early.extend(c.wire.request(1, "GET", "/about", None));
-        assert!(c.write_early(&early), "connection {i} has a ticket");
-        c.flush();
+        let mut c = early_get(&server, &config, "/about");
         assert_eq!(c.answer(1).status, Some(200));
         c.handshake();
         assert!(c.resumed(), "connection {i} resumed");
