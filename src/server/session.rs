@@ -149,6 +149,8 @@ pub struct Session {
     window_blocked_since: Option<Instant>,
     /// The write timeout struck while a send was stuck.
     abandoned: bool,
+    /// Responses queued since [`Session::take_answered`] last looked.
+    answered: u32,
 }
 
 impl Session {
@@ -175,6 +177,7 @@ impl Session {
             send_since: None,
             window_blocked_since: None,
             abandoned: false,
+            answered: 0,
         }
     }
 
@@ -198,7 +201,7 @@ impl Session {
         while self.close.is_none() && (!data.is_empty() || unprocessed) {
             match &mut self.transport {
                 Transport::Plain => {
-                    feed_h2(&mut self.h2, &mut self.close, data, responder, None, false);
+                    self.answered += feed_h2(&mut self.h2, &mut self.close, data, responder, None, false);
                     data = &[];
                 }
                 Transport::Accepting(acceptor) => {
@@ -279,7 +282,10 @@ impl Session {
                         while self.close.is_none() {
                             match early.read(scratch) {
                                 Ok(0) | Err(_) => break,
-                                Ok(n) => feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, true),
+                                Ok(n) => {
+                                    self.answered +=
+                                        feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, true)
+                                }
                             }
                         }
                     }
@@ -290,7 +296,10 @@ impl Session {
                                 self.close_with(CloseReason::PeerClosed);
                                 break;
                             }
-                            Ok(n) => feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, false),
+                            Ok(n) => {
+                                self.answered +=
+                                    feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, false)
+                            }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => {
                                 self.close_with(CloseReason::PeerClosed);
@@ -494,6 +503,21 @@ impl Session {
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.close
     }
+
+    /// How many responses were queued since the last call (the worker
+    /// times them until their output has gone out).
+    pub fn take_answered(&mut self) -> u32 {
+        std::mem::take(&mut self.answered)
+    }
+
+    /// Whether output is waiting to be filled into a send (protocol or
+    /// TLS bytes not yet handed to the worker).
+    pub fn output_pending(&self) -> bool {
+        if !self.raw_out.is_empty() || self.h2.has_output() {
+            return true;
+        }
+        matches!(&self.transport, Transport::Tls(conn) if conn.wants_write())
+    }
 }
 
 /// What a worker lends its sessions to answer requests: the handler (the
@@ -506,7 +530,8 @@ pub struct Responder<'a> {
 }
 
 /// Runs plaintext through the protocol core and answers each request;
-/// `early` when the bytes arrived as TLS early data.
+/// `early` when the bytes arrived as TLS early data. Returns how many
+/// responses it queued.
 fn feed_h2(
     h2: &mut Connection,
     close: &mut Option<CloseReason>,
@@ -514,7 +539,8 @@ fn feed_h2(
     responder: &Responder<'_>,
     hsts: Option<&[u8]>,
     early: bool,
-) {
+) -> u32 {
+    let mut answered = 0;
     let result = if early { h2.recv_early(data) } else { h2.recv(data) };
     if result.is_err() {
         // GOAWAY is queued; it is flushed before the socket closes.
@@ -534,6 +560,7 @@ fn feed_h2(
                         let len = Some(TOO_EARLY_BODY.len() as u64);
                         let _ = h2.send_response_fields(stream_id, 425, fields.chain(date), len, body);
                         h2.recycle(head);
+                        answered += 1;
                         continue;
                     }
                 }
@@ -550,6 +577,7 @@ fn feed_h2(
                     r.body,
                 );
                 h2.recycle(head);
+                answered += 1;
             }
             // No handler reads request bodies yet: a request with a body
             // was answered from its headers (and the rest is refused with
@@ -557,6 +585,7 @@ fn feed_h2(
             Event::Data { .. } | Event::Trailers { .. } | Event::StreamReset { .. } | Event::GoAway { .. } => {}
         }
     }
+    answered
 }
 
 /// What RFC 8470 lets a server do with a request that may be replayed.
