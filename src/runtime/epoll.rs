@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use self::conn::{Conn, PendingSend};
-use super::{AcceptStats, Backend, Completion, ConnKey, Listener, ListenerKind, Waker, accept_backoff};
+use super::{AcceptStats, Backend, BackendStats, Completion, ConnKey, Listener, ListenerKind, Waker, accept_backoff};
 
 mod conn;
 mod sys;
@@ -534,6 +534,16 @@ impl Backend for EpollBackend {
 
     fn accept_stats(&self) -> AcceptStats {
         AcceptStats { backoffs: self.stats.accept_backoffs, pauses: self.stats.accept_pauses }
+    }
+
+    fn backend_stats(&self) -> BackendStats {
+        let s = &self.stats;
+        BackendStats {
+            submitted: s.epoll_waits,
+            completed: s.events,
+            recv_buffers_exhausted: 0,
+            short_sends: s.short_writes,
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -28,10 +28,13 @@ pub type ConnKey = usize;
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListenerKind {
-    /// TLS 1.3 with ALPN `h2`.
+    /// TLS 1.3 with ALPN `h2` (or `http/1.1`).
     Tls,
     /// Cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3).
     H2c,
+    /// Cleartext HTTP/1.1 that answers every request with a 308 to the
+    /// `https://` site (`--redirect-listen`).
+    Redirect,
 }
 
 /// One bound, listening socket of this worker (`SO_REUSEPORT`, non-blocking).
@@ -73,6 +76,38 @@ pub struct AcceptStats {
     pub pauses: u64,
 }
 
+/// The backend's own counters since start, for the metrics (per worker).
+/// The fields mean the nearest thing each backend has, and the metrics
+/// name them for the backend that runs (`h2ring_uring_*`, `h2ring_epoll_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// io_uring: SQEs placed in the submission queue. epoll: `epoll_wait` calls.
+    pub submitted: u64,
+    /// io_uring: CQEs reaped. epoll: events `epoll_wait` returned.
+    pub completed: u64,
+    /// io_uring: multishot receives ended because the provided-buffer ring
+    /// was empty (ENOBUFS; re-armed once buffers are back). epoll: always
+    /// 0, it reads into one buffer per worker.
+    pub recv_buffers_exhausted: u64,
+    /// Sends that wrote part of their buffer (the socket buffer was full)
+    /// and continued later.
+    pub short_sends: u64,
+}
+
+impl BackendStats {
+    /// The number of fields, for a fixed array of atomics in `WorkerStats`.
+    pub const FIELDS: usize = 4;
+
+    pub fn to_array(self) -> [u64; Self::FIELDS] {
+        [self.submitted, self.completed, self.recv_buffers_exhausted, self.short_sends]
+    }
+
+    pub fn from_array(a: [u64; Self::FIELDS]) -> Self {
+        let [submitted, completed, recv_buffers_exhausted, short_sends] = a;
+        BackendStats { submitted, completed, recv_buffers_exhausted, short_sends }
+    }
+}
+
 /// How long accepting pauses after the `failures`-th failure in a row for
 /// lack of resources: 100 ms, doubling, at most 1 s. Retrying at once would
 /// meet the same error and spin; waiting longer than a second would leave
@@ -111,6 +146,9 @@ pub trait Backend {
 
     /// Counters of the accept path since start.
     fn accept_stats(&self) -> AcceptStats;
+
+    /// The backend's counters since start ([`BackendStats`]).
+    fn backend_stats(&self) -> BackendStats;
 
     /// "io_uring" or "epoll", for the start-up line.
     fn name(&self) -> &'static str;

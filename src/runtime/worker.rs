@@ -31,8 +31,8 @@ use super::{Backend, Completion, ConnKey};
 use crate::h2::conn::Limit;
 use crate::server::handler_cell::HandlerCell;
 use crate::server::httpdate::DateCache;
-use crate::server::session::{CloseReason, FILL_SLACK, RECORD_PLAINTEXT, Responder, Session, SessionConfig, Swept};
-use crate::server::stats::{Counter, WorkerStats};
+use crate::server::session::{FILL_SLACK, RECORD_PLAINTEXT, Responder, Session, SessionConfig, Swept};
+use crate::server::stats::{ClosedBy, Counter, WorkerStats};
 
 /// How much one connection may send per loop turn before others get a go,
 /// and so (plus [`FILL_SLACK`]) the most output a connection holds.
@@ -145,6 +145,14 @@ struct Slot {
     send_started: Instant,
     /// A send was handed over since the last sweep.
     sent_this_tick: bool,
+    /// Responses queued whose output has not all been sent yet, and the
+    /// loop turn that received the earliest of their requests: the
+    /// metrics' latency runs from there to the completion of the send
+    /// after which nothing is pending.
+    answered: u32,
+    answered_at: Instant,
+    /// Closed by the worker at the end of the shutdown grace period.
+    forced_close: bool,
 }
 
 impl Slot {
@@ -157,26 +165,43 @@ impl Slot {
             batch: SLOW_BATCH,
             send_started: now,
             sent_this_tick: false,
+            answered: 0,
+            answered_at: now,
+            forced_close: false,
         }
     }
-}
 
-/// The counter of the timeout that closed a session, if one did.
-fn close_counter(reason: Option<CloseReason>) -> Option<Counter> {
-    match reason? {
-        CloseReason::HandshakeTimeout => Some(Counter::HandshakeTimeouts),
-        CloseReason::HeaderTimeout => Some(Counter::HeaderTimeouts),
-        CloseReason::WriteTimeout => Some(Counter::WriteTimeouts),
-        CloseReason::Idle => Some(Counter::IdleCloses),
-        _ => None,
+    /// Notes responses the session queued since the last look.
+    fn note_answered(&mut self, now: Instant) {
+        let n = self.session.take_answered();
+        if n > 0 {
+            if self.answered == 0 {
+                self.answered_at = now;
+            }
+            self.answered += n;
+        }
+    }
+
+    /// Once no output is pending, every response noted went out: each
+    /// counts the time since the earliest of them was received.
+    fn observe_latency(&mut self, stats: &WorkerStats, now: Instant) {
+        if self.answered == 0 || self.send_in_flight || self.session.output_pending() {
+            return;
+        }
+        let took = now.duration_since(self.answered_at);
+        for _ in 0..self.answered {
+            stats.latency.observe(took);
+        }
+        self.answered = 0;
     }
 }
 
-/// Copies the backend's accept counters into this worker's stats.
-fn copy_accept_stats<B: Backend>(backend: &B, stats: &WorkerStats) {
+/// Copies the backend's counters into this worker's stats.
+fn copy_backend_stats<B: Backend>(backend: &B, stats: &WorkerStats) {
     let a = backend.accept_stats();
     stats.set(Counter::AcceptBackoffs, a.backoffs);
     stats.set(Counter::AcceptPauses, a.pauses);
+    stats.set_backend(&backend.backend_stats());
 }
 
 /// Runs until shutdown completes (all connections closed, or the grace
@@ -217,6 +242,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                     }
                     slots[conn] = Some(Slot::new(session, now));
                     open += 1;
+                    stats.bump(Counter::Accepted);
                     dirty.push(conn);
                 }
                 Completion::Received { conn, data } => {
@@ -229,6 +255,8 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         handler.refresh();
                         let responder = Responder { handler: handler.get(), date: date.value(), stats };
                         slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
+                        stats.add(Counter::BytesIn, data.len() as u64);
+                        slot.note_answered(now);
                         report_limits(&mut slot.session, conn, &mut limit_log, stats, now);
                         dirty.push(conn);
                     }
@@ -248,9 +276,16 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         } else {
                             (slot.batch * 2).min(SEND_BATCH)
                         };
+                        if ok {
+                            stats.add(Counter::BytesOut, buf.len() as u64);
+                        }
                         buf.clear();
                         slot.spare = buf;
-                        if !ok {
+                        if ok {
+                            slot.observe_latency(stats, now);
+                        } else {
+                            // Not delivered: not timed either.
+                            slot.answered = 0;
                             slot.session.on_peer_closed();
                         }
                         dirty.push(conn);
@@ -259,9 +294,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 Completion::Closed { conn } => {
                     if let Some(slot) = slots.get_mut(conn).and_then(Option::take) {
                         open -= 1;
-                        if let Some(counter) = close_counter(slot.session.close_reason()) {
-                            stats.bump(counter);
-                        }
+                        stats.record_close(ClosedBy::of(slot.session.close_reason(), slot.forced_close));
                     }
                 }
                 // The shutdown flag is read below, after every wake-up.
@@ -298,7 +331,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 }
                 slot.sent_this_tick = false;
             }
-            copy_accept_stats(backend, stats);
+            copy_backend_stats(backend, stats);
             limit_log.roll(now);
             if released >= TRIM_AFTER {
                 trim_allocator();
@@ -307,7 +340,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
         }
         if let Some(deadline) = stopping {
             if open == 0 {
-                copy_accept_stats(backend, stats);
+                copy_backend_stats(backend, stats);
                 return Ok(());
             }
             if now >= deadline {
@@ -316,6 +349,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         && !slot.closing
                     {
                         slot.closing = true;
+                        slot.forced_close = true;
                         backend.close(key);
                     }
                 }
@@ -323,7 +357,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
         }
         for key in dirty.drain(..) {
             let Some(slot) = slots.get_mut(key).and_then(Option::as_mut) else { continue };
-            released += flush(backend, key, slot, &mut scratch, now);
+            released += flush(backend, key, slot, &mut scratch, stats, now);
         }
     }
 }
@@ -331,7 +365,14 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
 /// Hands the session's pending output to the backend (one send in flight
 /// per connection), or closes the connection once it has said everything.
 /// Returns the buffer bytes it gave back.
-fn flush<B: Backend>(backend: &mut B, key: ConnKey, slot: &mut Slot, scratch: &mut [u8], now: Instant) -> usize {
+fn flush<B: Backend>(
+    backend: &mut B,
+    key: ConnKey,
+    slot: &mut Slot,
+    scratch: &mut [u8],
+    stats: &WorkerStats,
+    now: Instant,
+) -> usize {
     if slot.closing {
         return 0;
     }
@@ -347,6 +388,7 @@ fn flush<B: Backend>(backend: &mut B, key: ConnKey, slot: &mut Slot, scratch: &m
     }
     let mut buf = std::mem::take(&mut slot.spare);
     slot.session.fill_output(&mut buf, scratch, slot.batch, now);
+    slot.note_answered(now);
     debug_assert!(buf.len() <= SEND_BATCH + FILL_SLACK, "{} bytes buffered", buf.len());
     if !buf.is_empty() {
         slot.send_in_flight = true;
@@ -356,6 +398,9 @@ fn flush<B: Backend>(backend: &mut B, key: ConnKey, slot: &mut Slot, scratch: &m
         backend.send(key, buf);
         return 0;
     }
+    // Responses that left nothing to send (their streams were reset
+    // meanwhile) are done now.
+    slot.observe_latency(stats, now);
     let mut released = 0;
     if buf.capacity() > IDLE_SPARE {
         // Idle after a large send: keep a small buffer for the next answer.

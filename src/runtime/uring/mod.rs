@@ -44,7 +44,7 @@ use self::accept::ListenerSlot;
 use self::bufring::BufRing;
 use self::conn::Conn;
 use self::user_data::{Op, decode, encode};
-use super::{AcceptStats, Backend, Completion, ConnKey, Listener, Waker};
+use super::{AcceptStats, Backend, BackendStats, Completion, ConnKey, Listener, Waker};
 
 /// The buffer group of the provided-buffer ring (one per ring, so any id).
 const BGID: u16 = 0;
@@ -443,6 +443,16 @@ impl Backend for UringBackend {
 
     fn accept_stats(&self) -> AcceptStats {
         AcceptStats { backoffs: self.stats.accept_backoffs, pauses: self.stats.accept_pauses + self.stats.cap_pauses }
+    }
+
+    fn backend_stats(&self) -> BackendStats {
+        let s = &self.stats;
+        BackendStats {
+            submitted: s.sqes_submitted,
+            completed: s.cqes_seen,
+            recv_buffers_exhausted: s.recv_enobufs,
+            short_sends: s.short_sends,
+        }
     }
 
     fn name(&self) -> &'static str {
