@@ -14,9 +14,11 @@ work=$(mktemp -d)
 pass=0
 fail=0
 server_pid=
+rotate_pid=
 
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill "$server_pid"; wait "$server_pid" 2>/dev/null; fi
+  if [ -n "$rotate_pid" ] && kill -0 "$rotate_pid" 2>/dev/null; then kill "$rotate_pid"; wait "$rotate_pid" 2>/dev/null; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,12 +45,14 @@ python3 -c 'import sys; sys.stdout.buffer.write(bytes((i * 31) % 251 for i in ra
   { echo "interop: python3 is needed to write static/big.bin"; exit 1; }
 site_title=$(sed -n 's/^title:[[:space:]]*//p' "$content/site.conf" 2>/dev/null | head -1)
 
-"$BIN" --listen 127.0.0.1:0 --h2c-listen 127.0.0.1:0 --workers 2 --certs-dir "$work/certs" --content "$content" 2>"$work/log" &
+"$BIN" --listen 127.0.0.1:0 --h2c-listen 127.0.0.1:0 --redirect-listen 127.0.0.1:0 --public-host blog.example \
+  --workers 2 --certs-dir "$work/certs" --content "$content" 2>"$work/log" &
 server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
 line=$(grep "listening on" "$work/log") || { cat "$work/log"; echo "h2ring did not start"; exit 1; }
 tls=$(sed -E 's|.*https://127\.0\.0\.1:([0-9]+).*|\1|' <<<"$line")
 h2c=$(sed -E 's|.*h2c://127\.0\.0\.1:([0-9]+).*|\1|' <<<"$line")
+redirect=$(sed -E 's|.*redirect=http://127\.0\.0\.1:([0-9]+).*|\1|' <<<"$line")
 cert="$work/certs/dev-cert.pem"
 url="https://localhost:$tls"
 echo "interop: $line"
@@ -69,6 +73,16 @@ if have curl curl; then
   fi
   got=$(curl -sS --http2 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -w '%{http_code}' "$url/missing")
   [ "$got" = "404" ] && ok "curl 404" || bad "curl 404: $got"
+  got=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$redirect/posts/x?y=1")
+  [ "$got" = "308 https://blog.example/posts/x?y=1" ] && ok "curl to --redirect-listen: $got" || bad "redirect: $got"
+  # HTTP/1.1 over TLS (ALPN http/1.1): two requests on one kept-alive connection.
+  got=$(curl -sS --http1.1 --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o /dev/null -o /dev/null \
+    -w '%{http_version} %{http_code} %{num_connects}\n' "$url/" "$url/about" 2>&1 | tr '\n' ' ')
+  [ "$got" = "1.1 200 1 1.1 200 0 " ] && ok "curl --http1.1 over TLS, keep-alive: $got" || bad "curl --http1.1: $got"
+  got=$(curl -sS --http1.1 --compressed --cacert "$cert" --resolve "localhost:$tls:127.0.0.1" -o "$work/h1page" \
+    -w '%{http_code} %{content_type}' "$url/")
+  [ "$got" = "200 text/html; charset=utf-8" ] && grep -q "<title>$site_title</title>" "$work/h1page" &&
+    ok "curl --http1.1 --compressed: $got" || bad "curl --http1.1 --compressed: $got"
 fi
 
 if have nghttp nghttp2-client; then
@@ -103,9 +117,14 @@ if have openssl openssl; then
   out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -tls1_3 -alpn h2 -servername localhost </dev/null 2>&1)
   grep -q "ALPN protocol: h2" <<<"$out" && grep -q "TLSv1.3" <<<"$out" && ok "openssl s_client: TLSv1.3, ALPN h2" ||
     bad "openssl s_client h2: $(grep -E 'ALPN|Protocol' <<<"$out")"
-  out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -alpn http/1.1 </dev/null 2>&1)
-  grep -qi "no application protocol" <<<"$out" && ok "openssl s_client without h2: no_application_protocol alert" ||
-    bad "openssl without h2: $(grep -i alert <<<"$out" | head -2)"
+  # HTTP/1.1 for clients that offer only http/1.1, or no ALPN at all.
+  req='GET /about HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+  out=$( (printf "$req"; sleep 1) | timeout 10 openssl s_client -connect "127.0.0.1:$tls" -alpn http/1.1 -servername localhost -ign_eof 2>&1)
+  grep -q "ALPN protocol: http/1.1" <<<"$out" && grep -q "^HTTP/1.1 200" <<<"$out" &&
+    ok "openssl s_client -alpn http/1.1: HTTP/1.1 200" || bad "openssl http/1.1: $(grep -E 'ALPN|^HTTP|alert' <<<"$out" | head -3)"
+  out=$( (printf "$req"; sleep 1) | timeout 10 openssl s_client -connect "127.0.0.1:$tls" -servername localhost -ign_eof 2>&1)
+  grep -q "No ALPN negotiated" <<<"$out" && grep -q "^HTTP/1.1 200" <<<"$out" &&
+    ok "openssl s_client without ALPN: HTTP/1.1 200" || bad "openssl without ALPN: $(grep -E 'ALPN|^HTTP|alert' <<<"$out" | head -3)"
   out=$(timeout 10 openssl s_client -connect "127.0.0.1:$tls" -tls1_2 -alpn h2 </dev/null 2>&1 | tr -d "\000")
   grep -qi "alert protocol version" <<<"$out" && ok "openssl s_client -tls1_2: protocol_version alert" ||
     bad "openssl -tls1_2: $(grep -i alert <<<"$out" | head -2)"
@@ -123,6 +142,60 @@ if have openssl openssl; then
   out=$(sleep 1 | s_client -sess_in "$work/sess.pem" -early_data "$work/early.bin")
   grep -q "Early data was rejected" <<<"$out" && ok "openssl s_client: a replayed ticket gets no early data" ||
     bad "openssl 0-RTT replay: $(grep -E 'Reused|New,|Early data' <<<"$out" | tr '\n' ' ')"
+fi
+
+# Certificate rotation: a second server on --cert/--key files made by
+# openssl. The files are replaced and SIGHUP sent: s_client sees the new
+# certificate (compared by SHA-256 fingerprint, which the server also
+# logs). Then a key that is not the certificate's is refused, and the
+# server keeps the new certificate.
+rotation_check() {
+  local dir="$work/rotate" log="$work/rotate.log" port fp_a fp_b got
+  mkdir -p "$dir"
+  for name in a b c; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=rotation $name" \
+      -addext "subjectAltName=DNS:localhost" -keyout "$dir/$name.key" -out "$dir/$name.pem" 2>"$dir/req.err" ||
+      { bad "certificate rotation: openssl req: $(tail -1 "$dir/req.err")"; return; }
+  done
+  fingerprint() { openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*Fingerprint=//'; }
+  served() {
+    timeout 10 openssl s_client -connect "127.0.0.1:$port" -alpn h2 -servername localhost </dev/null 2>/dev/null | fingerprint
+  }
+  fp_a=$(fingerprint <"$dir/a.pem")
+  fp_b=$(fingerprint <"$dir/b.pem")
+  cp "$dir/a.pem" "$dir/cert.pem" && cp "$dir/a.key" "$dir/key.pem"
+  "$BIN" --listen 127.0.0.1:0 --workers 1 --cert "$dir/cert.pem" --key "$dir/key.pem" --content "$content" 2>"$log" &
+  rotate_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
+  port=$(sed -nE 's|.*listening on https://127\.0\.0\.1:([0-9]+).*|\1|p' "$log")
+  [ -n "$port" ] || { bad "certificate rotation: the server did not start: $(tail -1 "$log")"; return; }
+  got=$(served)
+  [ "$got" = "$fp_a" ] || { bad "certificate rotation: served ${got:-nothing} before SIGHUP, not $fp_a"; return; }
+
+  cp "$dir/b.pem" "$dir/cert.pem" && cp "$dir/b.key" "$dir/key.pem"
+  kill -HUP "$rotate_pid"
+  for _ in $(seq 50); do got=$(served); [ "$got" = "$fp_b" ] && break; sleep 0.2; done
+  if [ "$got" = "$fp_b" ] && grep -qF "certificate reloaded from \"$dir/cert.pem\": CN \"rotation b\", SHA-256 $fp_b" "$log"; then
+    ok "openssl s_client after SIGHUP: the new certificate (SHA-256 ${fp_b:0:11}...), as logged"
+  else
+    bad "certificate rotation: served ${got:-nothing} after SIGHUP, not $fp_b; log: $(grep certificate "$log" | tail -1)"
+  fi
+
+  cp "$dir/c.pem" "$dir/cert.pem"
+  kill -HUP "$rotate_pid"
+  for _ in $(seq 50); do grep -q "certificate not reloaded" "$log" && break; sleep 0.2; done
+  got=$(served)
+  if [ "$got" = "$fp_b" ] && grep -q "does not belong.*still serving the previous certificate" "$log"; then
+    ok "openssl s_client after SIGHUP with a mismatched key: refused, the previous certificate still served"
+  else
+    bad "certificate rotation, mismatched key: served ${got:-nothing}; log: $(grep certificate "$log" | tail -1)"
+  fi
+  kill -TERM "$rotate_pid"
+  wait "$rotate_pid"
+  rotate_pid=
+}
+if have openssl openssl; then
+  rotation_check
 fi
 
 # Headless Chromium: the index and a post over TLS, title and h2 checked,

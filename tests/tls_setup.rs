@@ -41,13 +41,18 @@ impl Drop for TestDir {
 }
 
 /// A server configuration on a fresh development certificate, and the
-/// certificate for the client to trust.
+/// certificate for the client to trust; HTTP/2 only (`--no-http1`).
 fn server(session_cache_size: usize) -> (Arc<ServerConfig>, CertificateDer<'static>, TestDir) {
+    server_with(session_cache_size, false)
+}
+
+fn server_with(session_cache_size: usize, http1: bool) -> (Arc<ServerConfig>, CertificateDer<'static>, TestDir) {
     let dir = TestDir::new("server");
     let (cert, key) = tls::ensure_dev_cert(dir.path()).unwrap();
     let certified = tls::load_cert_and_key(&cert, &key).unwrap();
     let trusted = CertificateDer::from_pem_file(&cert).unwrap();
-    (tls::server_config(certified, session_cache_size, 0).0, trusted, dir)
+    let resolver = Arc::new(tls::CertResolver::new(certified));
+    (tls::server_config(resolver, session_cache_size, 0, http1).0, trusted, dir)
 }
 
 fn client_config(trusted: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<ClientConfig> {
@@ -247,14 +252,43 @@ fn client_without_alpn_is_refused_through_the_acceptor() {
     }
 }
 
-/// Feeds a whole first flight to a fresh acceptor.
+/// Feeds a whole first flight to a fresh acceptor of an HTTP/2-only server.
 fn accept(bytes: &[u8], config: &Arc<ServerConfig>) -> ClientHelloOutcome {
+    accept_with(bytes, config, false)
+}
+
+fn accept_with(bytes: &[u8], config: &Arc<ServerConfig>, http1: bool) -> ClientHelloOutcome {
     let mut acceptor = Acceptor::default();
     let mut rest = bytes;
     while !rest.is_empty() {
         acceptor.read_tls(&mut rest).unwrap();
     }
-    tls::accept_client_hello(&mut acceptor, config)
+    tls::accept_client_hello(&mut acceptor, config, http1)
+}
+
+/// With HTTP/1.1 allowed, a client without ALPN, or with only
+/// `http/1.1`, proceeds as HTTP/1.1; one that also offers `h2` gets h2.
+#[test]
+fn http11_clients_proceed_when_allowed() {
+    let (config, trusted, _dir) = server_with(8, true);
+    for (alpn, want, negotiated) in [
+        (&[][..], tls::AppProtocol::Http11, None),
+        (&[&b"http/1.1"[..]][..], tls::AppProtocol::Http11, Some(&b"http/1.1"[..])),
+        (&[&b"http/1.1"[..], b"h2"][..], tls::AppProtocol::H2, Some(&b"h2"[..])),
+    ] {
+        let mut c = client(&client_config(&trusted, alpn), "localhost");
+        let hello = take_output(&mut c);
+        let ClientHelloOutcome::Proceed(mut s, protocol) = accept_with(&hello, &config, true) else {
+            panic!("{alpn:?} must proceed")
+        };
+        assert_eq!(protocol, want, "{alpn:?}");
+        s.process_new_packets().unwrap();
+        let first_flight = take_output(&mut s);
+        feed(&mut c, &first_flight).unwrap();
+        let outcome = pump(&mut c, &mut s);
+        assert!(outcome.client_error.is_none() && outcome.server_error.is_none(), "{outcome:?}");
+        assert_eq!(s.alpn_protocol(), negotiated, "rustls agrees with the choice for {alpn:?}");
+    }
 }
 
 #[test]
@@ -268,7 +302,7 @@ fn h2_client_through_the_acceptor_byte_by_byte() {
     let mut outcome = None;
     for (i, byte) in hello.iter().enumerate() {
         acceptor.read_tls(&mut &[*byte][..]).unwrap();
-        match tls::accept_client_hello(&mut acceptor, &config) {
+        match tls::accept_client_hello(&mut acceptor, &config, false) {
             ClientHelloOutcome::NeedMore => assert!(i + 1 < hello.len(), "the whole hello must be enough"),
             other => {
                 assert_eq!(i + 1, hello.len(), "accepted before the hello was complete");
@@ -276,7 +310,9 @@ fn h2_client_through_the_acceptor_byte_by_byte() {
             }
         }
     }
-    let ClientHelloOutcome::Proceed(mut s) = outcome.unwrap() else { panic!("an h2 client must proceed") };
+    let ClientHelloOutcome::Proceed(mut s, tls::AppProtocol::H2) = outcome.unwrap() else {
+        panic!("an h2 client must proceed with h2")
+    };
     s.process_new_packets().unwrap();
     let first_flight = take_output(&mut s);
     feed(&mut c, &first_flight).unwrap();

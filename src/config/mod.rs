@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::server::access_log::Destination;
 use crate::tuning;
 
 /// Whether io_uring SQPOLL is on when neither `--sqpoll` nor `--no-sqpoll`
@@ -81,6 +82,15 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// Cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3) listeners.
     pub h2c_listen: Vec<SocketAddr>,
+    /// Cleartext HTTP/1.1 listeners that redirect every request to
+    /// `https://` + `public_host`.
+    pub redirect_listen: Vec<SocketAddr>,
+    /// `--public-host`: the site's `host[:port]` in redirects. Always
+    /// `Some` when `redirect_listen` is not empty.
+    pub public_host: Option<String>,
+    /// ALPN `http/1.1` (and clients without ALPN) on TLS listeners;
+    /// `--no-http1` turns it off.
+    pub http1: bool,
     /// `--cert` and `--key`. `None` with a TLS listener: use
     /// [`crate::tls::ensure_dev_cert`] in `certs_dir`. Always `None` without
     /// a TLS listener.
@@ -109,6 +119,8 @@ pub struct Config {
     /// Connections held at once, all workers together; each worker takes
     /// its share (`runtime::worker::connection_share`). At least `workers`.
     pub max_connections: usize,
+    /// `--metrics-listen`: where `/metrics` is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the development certificate lives.
     pub certs_dir: PathBuf,
     /// `strict-transport-security: max-age=N` on TLS responses; 0: none.
@@ -117,6 +129,8 @@ pub struct Config {
     pub session_cache: usize,
     /// Early data accepted per resumed connection (0: no 0-RTT).
     pub early_data_max: u32,
+    /// `--access-log FILE|-`: one line per response; `None`: no access log.
+    pub access_log: Option<Destination>,
     /// `--tuning`: check the kernel's settings at start-up.
     pub tuning: tuning::Mode,
     /// What that check measures against (`workers` is [`Config::workers`]).
@@ -160,9 +174,9 @@ pub enum ConfigError {
     InvalidAddress { flag: &'static str, value: String, reason: String },
     /// The same address twice (in one flag or across both).
     DuplicateAddress { addr: SocketAddr, first: &'static str, second: &'static str },
-    /// A wildcard address of one kind covers a specific address of the
-    /// other kind on the same port.
-    OverlappingAddresses { tls: SocketAddr, h2c: SocketAddr },
+    /// A wildcard address of one kind covers a specific address of
+    /// another kind on the same port.
+    OverlappingAddresses { a: SocketAddr, a_flag: &'static str, b: SocketAddr, b_flag: &'static str },
     /// A number outside its range.
     OutOfRange { flag: &'static str, value: i64, min: u64, max: u64 },
     /// `--sqpoll-idle-ms` while SQPOLL is off.
@@ -171,6 +185,12 @@ pub enum ConfigError {
     SqpollNeedsUring,
     /// `--max-connections` below `--workers`: a worker could hold none.
     MaxConnectionsBelowWorkers { max: usize, workers: usize },
+    /// `--redirect-listen` without `--public-host`.
+    RedirectWithoutPublicHost,
+    /// `--public-host` without `--redirect-listen`.
+    PublicHostUnused,
+    /// A `--public-host` that is not `host[:port]`.
+    InvalidPublicHost { value: String, reason: &'static str },
     /// From [`Config::check_content_dir`].
     ContentDir { path: PathBuf, reason: String },
     /// `--link-gbps`, `--rtt-ms` or `--proc-root` with `--tuning off`.
@@ -207,11 +227,20 @@ impl fmt::Display for ConfigError {
             ConfigError::DuplicateAddress { addr, first, second } => {
                 write!(f, "{addr} is given to both {first} and {second}; one address serves one protocol")
             }
-            ConfigError::OverlappingAddresses { tls, h2c } => write!(
+            ConfigError::OverlappingAddresses { a, a_flag, b, b_flag } => write!(
                 f,
-                "--listen {tls} and --h2c-listen {h2c} overlap: the kernel would route some connections to each; \
+                "{a_flag} {a} and {b_flag} {b} overlap: the kernel would route some connections to each; \
                  use different ports"
             ),
+            ConfigError::RedirectWithoutPublicHost => {
+                f.write_str("--redirect-listen needs --public-host HOST[:PORT], the https:// site it redirects to")
+            }
+            ConfigError::PublicHostUnused => {
+                f.write_str("--public-host has no effect without --redirect-listen; add it or drop --public-host")
+            }
+            ConfigError::InvalidPublicHost { value, reason } => {
+                write!(f, "invalid --public-host {value:?}: {reason}")
+            }
             ConfigError::OutOfRange { flag, value, min, max } => {
                 write!(f, "{flag} must be between {min} and {max}, not {value}")?;
                 if *max == MAX_MS {
@@ -307,6 +336,20 @@ Serve cleartext HTTP/2 with prior knowledge (RFC 9113 §3.3) on
 this address: behind a TLS-terminating proxy, or for benchmarks;
 repeatable [default: none]";
 
+const REDIRECT_LISTEN_HELP: &str = "\
+Serve cleartext HTTP/1.1 on this address that answers every request
+with 308 to the same path on https://--public-host (port 80);
+repeatable [default: none]";
+
+const PUBLIC_HOST_HELP: &str = "\
+The site's public HOST[:PORT] (as in its https:// URLs), where
+--redirect-listen sends readers: example.com, or localhost:8443";
+
+const NO_HTTP1_HELP: &str = "\
+Speak only HTTP/2 on TLS listeners: refuse clients that offer only
+http/1.1, or no ALPN at all, with no_application_protocol
+[default: HTTP/1.1 is served to them; h2 is always preferred]";
+
 const CERT_HELP: &str = "\
 PEM certificate chain, the server's own certificate first; needs
 --key [default: the development certificate, see --certs-dir]";
@@ -330,6 +373,14 @@ TLS 1.3 0-RTT: how many bytes of early data a resumed client may
 send in its first flight; only GET and HEAD without a body are
 answered from it, anything else gets 425 Too Early and is retried
 after the handshake; 0 turns 0-RTT off; 0-1048576";
+
+const ACCESS_LOG_HELP: &str = "\
+Write one line per response to FILE (appended to, created if
+missing), or to stdout with -: the Combined Log Format plus the
+protocol (h2, http/1.1) and early=0|1 for TLS early data; buffered
+by each worker and written by a thread of its own, so a slow disk
+never stalls a worker (lines that cannot keep up are dropped and
+counted) [default: none]";
 
 const HSTS_HELP: &str = "\
 strict-transport-security max-age sent on TLS responses;
@@ -363,6 +414,13 @@ const WRITE_TIMEOUT_HELP: &str = "\
 A connection whose output waits this long on the client is closed:
 a send it does not read, or response data held back because it
 keeps its flow-control windows shut; 1-86400000";
+
+const METRICS_LISTEN_HELP: &str = "\
+Serve Prometheus metrics at http://ADDR/metrics (plain HTTP/1.1,
+a thread of its own, one connection at a time): connections,
+requests, bytes, TLS, 0-RTT, limits, per-worker ring counters and
+response latency; a warning is printed unless ADDR is loopback
+[default: none]";
 
 fn max_connections_help() -> String {
     format!(
@@ -417,6 +475,9 @@ const ABOUT: &str = "An HTTP/2 + TLS 1.3 web server on io_uring, thread per core
 const AFTER_HELP: &str = "\
 Addresses are IP:PORT, IPv6 in brackets: 127.0.0.1:8443, 0.0.0.0:443, [::1]:8443, [::]:443.
 Durations (--*-ms) are milliseconds.
+Logs go to stderr, one line per event, filtered by RUST_LOG laid over the default info,rustls=off:
+comma-separated LEVEL or TARGET=LEVEL (off, error, warn, info, debug, trace), e.g. RUST_LOG=warn or
+RUST_LOG=info,h2ring::runtime=debug; rustls (which logs every bad handshake) stays off unless named.
 Signals: SIGINT or SIGTERM finishes in-flight requests and exits 0; SIGHUP re-renders --content
 and swaps it in without dropping connections (a bad edit is reported, the old site stays).
 Trust the development certificate in your client, e.g.:
@@ -439,6 +500,15 @@ struct Args {
 
     #[arg(long, value_name = "ADDR", help = H2C_LISTEN_HELP)]
     h2c_listen: Vec<String>,
+
+    #[arg(long, value_name = "ADDR", help = REDIRECT_LISTEN_HELP)]
+    redirect_listen: Vec<String>,
+
+    #[arg(long, value_name = "HOST[:PORT]", help = PUBLIC_HOST_HELP)]
+    public_host: Option<String>,
+
+    #[arg(long, help = NO_HTTP1_HELP)]
+    no_http1: bool,
 
     #[arg(long, value_name = "FILE", help = CERT_HELP)]
     cert: Option<PathBuf>,
@@ -486,6 +556,9 @@ struct Args {
           help = max_connections_help())]
     max_connections: i64,
 
+    #[arg(long, value_name = "ADDR", help = METRICS_LISTEN_HELP)]
+    metrics_listen: Option<String>,
+
     #[arg(long, value_name = "DIR", default_value = DEFAULT_CERTS_DIR, help = CERTS_DIR_HELP)]
     certs_dir: PathBuf,
 
@@ -499,6 +572,9 @@ struct Args {
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true, default_value_t = DEFAULT_EARLY_DATA_MAX as i64,
           help = EARLY_DATA_MAX_HELP)]
     early_data_max: i64,
+
+    #[arg(long, value_name = "FILE|-", help = ACCESS_LOG_HELP)]
+    access_log: Option<PathBuf>,
 
     #[arg(long, value_name = "MODE", value_enum, default_value_t = TuningArg::Warn,
           help = TUNING_HELP)]
@@ -693,7 +769,14 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
     if listen.is_empty() && h2c_listen.is_empty() {
         listen.push(DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN is a valid socket address"));
     }
-    check_distinct(&listen, &h2c_listen)?;
+    let redirect_listen = parse_addrs("--redirect-listen", &args.redirect_listen)?;
+    check_distinct(&[(&listen, "--listen"), (&h2c_listen, "--h2c-listen"), (&redirect_listen, "--redirect-listen")])?;
+    let public_host = match (&args.public_host, redirect_listen.is_empty()) {
+        (None, false) => return Err(ConfigError::RedirectWithoutPublicHost),
+        (Some(_), true) => return Err(ConfigError::PublicHostUnused),
+        (Some(h), false) => Some(check_public_host(h)?),
+        (None, true) => None,
+    };
 
     let cert_and_key = match (args.cert, args.key) {
         (Some(cert), Some(key)) => Some((cert, key)),
@@ -782,6 +865,9 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
     Ok(Config {
         listen,
         h2c_listen,
+        redirect_listen,
+        public_host,
+        http1: !args.no_http1,
         cert_and_key,
         content: args.content,
         workers,
@@ -795,10 +881,12 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         idle_timeout: ms("--idle-timeout-ms", args.idle_timeout_ms, 1)?,
         write_timeout: ms("--write-timeout-ms", args.write_timeout_ms, 1)?,
         max_connections,
+        metrics_listen: args.metrics_listen.as_deref().map(|v| parse_addr("--metrics-listen", v)).transpose()?,
         certs_dir: args.certs_dir,
         hsts_max_age,
         session_cache: bounded("--session-cache", args.session_cache, MAX_SESSION_CACHE)? as usize,
         early_data_max: bounded("--early-data-max", args.early_data_max, MAX_EARLY_DATA)? as u32,
+        access_log: args.access_log.map(Destination::from_arg),
         tuning,
         tuning_params,
     })
@@ -853,9 +941,50 @@ fn address_hint(value: &str) -> &'static str {
     "expected IP:PORT, e.g. 127.0.0.1:8443 or [::1]:8443"
 }
 
-fn check_distinct(tls: &[SocketAddr], h2c: &[SocketAddr]) -> Result<(), ConfigError> {
+/// `host[:port]` as it goes after `https://` in a `location`: a DNS name
+/// or an IP literal (IPv6 in brackets), and an optional port; nothing
+/// that could end the URL's authority (RFC 3986 §3.2) or the header line.
+fn check_public_host(value: &str) -> Result<String, ConfigError> {
+    let bad = |reason| Err(ConfigError::InvalidPublicHost { value: value.to_string(), reason });
+    let (host, port) = match value.find(']') {
+        Some(end) if value.starts_with('[') => match &value[end + 1..] {
+            "" => (&value[..=end], None),
+            rest => match rest.strip_prefix(':') {
+                Some(p) => (&value[..=end], Some(p)),
+                None => return bad("only :PORT may follow an IPv6 address"),
+            },
+        },
+        _ => match value.rsplit_once(':') {
+            // A bare IPv6 literal has colons but no brackets.
+            Some((h, _)) if h.contains(':') => return bad("an IPv6 address goes in brackets, as in [::1]:8443"),
+            Some((h, p)) => (h, Some(p)),
+            None => (value, None),
+        },
+    };
+    if host.is_empty() {
+        return bad("the host is empty");
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(1..))
+    {
+        return bad("the port is not a number from 1 to 65535");
+    }
+    let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if let Some(ip) = literal {
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return bad("not an IPv6 address between the brackets");
+        }
+    } else if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') || host.len() > 253 {
+        return bad("a host name has only letters, digits, '-' and '.' (no scheme, path or spaces)");
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// Every fixed address at most once across all listener flags, and no
+/// wildcard of one kind covering a specific address of another.
+fn check_distinct(groups: &[(&[SocketAddr], &'static str)]) -> Result<(), ConfigError> {
     let all: Vec<(SocketAddr, &'static str)> =
-        tls.iter().map(|&a| (a, "--listen")).chain(h2c.iter().map(|&a| (a, "--h2c-listen"))).collect();
+        groups.iter().flat_map(|&(addrs, flag)| addrs.iter().map(move |&a| (a, flag))).collect();
     // Port 0 means "any free port": each such listener gets its own.
     for (i, &(a, first)) in all.iter().enumerate().filter(|(_, (a, _))| a.port() != 0) {
         if let Some(&(_, second)) = all[i + 1..].iter().find(|(b, _)| *b == a) {
@@ -864,16 +993,16 @@ fn check_distinct(tls: &[SocketAddr], h2c: &[SocketAddr]) -> Result<(), ConfigEr
     }
     // With SO_REUSEPORT on every socket, the kernel lets 0.0.0.0:8443 and
     // 127.0.0.1:8443 be bound together and sends each connection to the most
-    // specific match, so a TLS wildcard and an h2c specific address (or the
-    // reverse) on one port split clients between protocols silently. IPv6
+    // specific match, so a wildcard of one kind and a specific address of
+    // another on one port split clients between protocols silently. IPv6
     // sockets are IPV6_V6ONLY (runtime::listen), so only the same family
     // overlaps.
-    for &t in tls {
-        for &h in h2c {
-            let same_family = t.is_ipv4() == h.is_ipv4();
-            let wildcard = t.ip().is_unspecified() || h.ip().is_unspecified();
-            if same_family && t.port() == h.port() && t.port() != 0 && wildcard {
-                return Err(ConfigError::OverlappingAddresses { tls: t, h2c: h });
+    for (i, &(a, a_flag)) in all.iter().enumerate() {
+        for &(b, b_flag) in &all[i + 1..] {
+            let same_family = a.is_ipv4() == b.is_ipv4();
+            let wildcard = a.ip().is_unspecified() || b.ip().is_unspecified();
+            if a_flag != b_flag && same_family && a.port() == b.port() && a.port() != 0 && wildcard {
+                return Err(ConfigError::OverlappingAddresses { a, a_flag, b, b_flag });
             }
         }
     }

@@ -155,6 +155,18 @@ fn hsts_session_cache_and_early_data_flags() {
 }
 
 #[test]
+fn access_log_is_off_by_default_and_takes_a_file_or_stdout() {
+    use crate::server::access_log::Destination;
+    assert_eq!(parse(&[]).unwrap().access_log, None);
+    assert_eq!(parse(&["--access-log", "-"]).unwrap().access_log, Some(Destination::Stdout));
+    let c = parse(&["--access-log=/var/log/h2ring/access.log"]).unwrap();
+    assert_eq!(c.access_log, Some(Destination::File("/var/log/h2ring/access.log".into())));
+    assert!(matches!(err(&["--access-log"]), ConfigError::Usage(_)));
+    let help = Config::help_text();
+    assert!(help.contains("--access-log <FILE|->") && help.contains("RUST_LOG"), "{help}");
+}
+
+#[test]
 fn every_flag_set() {
     let c = parse(&[
         "--listen=0.0.0.0:443",
@@ -424,7 +436,15 @@ fn duplicate_and_overlapping_addresses() {
 
     for (tls, h2c) in [("0.0.0.0:8443", "127.0.0.1:8443"), ("127.0.0.1:8443", "0.0.0.0:8443"), ("[::1]:1", "[::]:1")] {
         let e = err(&["--listen", tls, "--h2c-listen", h2c]);
-        assert_eq!(e, ConfigError::OverlappingAddresses { tls: addr(tls), h2c: addr(h2c) });
+        assert_eq!(
+            e,
+            ConfigError::OverlappingAddresses {
+                a: addr(tls),
+                a_flag: "--listen",
+                b: addr(h2c),
+                b_flag: "--h2c-listen"
+            }
+        );
     }
 }
 
@@ -482,4 +502,60 @@ fn export_subcommand() {
     let e = Invocation::from_args(["h2ring", "export"]).unwrap_err();
     assert!(e.to_string().contains("<DIR>"), "{e}");
     assert!(matches!(Config::from_args(["h2ring", "export", "x"]), Err(ConfigError::NotServe { .. })));
+}
+
+#[test]
+fn metrics_listen_is_off_by_default_and_takes_one_address() {
+    assert_eq!(parse(&[]).unwrap().metrics_listen, None);
+    assert_eq!(parse(&["--metrics-listen", "127.0.0.1:9100"]).unwrap().metrics_listen, Some(addr("127.0.0.1:9100")));
+    assert_eq!(parse(&["--metrics-listen=[::1]:0"]).unwrap().metrics_listen, Some(addr("[::1]:0")));
+    let line = err(&["--metrics-listen", "localhost:9100"]).to_string();
+    assert!(line.starts_with("invalid --metrics-listen address \"localhost:9100\": host names"), "{line}");
+    let twice = err(&["--metrics-listen", "127.0.0.1:1", "--metrics-listen", "127.0.0.1:2"]);
+    assert!(matches!(twice, ConfigError::Usage(_)), "{twice}");
+    let help = Config::help_text();
+    assert!(help.contains("--metrics-listen <ADDR>") && help.contains("/metrics"), "{help}");
+}
+
+#[test]
+fn redirect_listener_and_public_host() {
+    let c = parse(&["--redirect-listen", "[::]:80", "--public-host", "Blog.Example:8443"]).unwrap();
+    assert_eq!(c.redirect_listen, [addr("[::]:80")]);
+    assert_eq!(c.public_host.as_deref(), Some("blog.example:8443"));
+    assert!(c.http1, "HTTP/1.1 is on by default");
+    assert!(!parse(&["--no-http1"]).unwrap().http1);
+    for good in ["example.com", "localhost:8443", "[::1]:8443", "[2001:db8::1]", "127.0.0.1"] {
+        assert!(parse(&["--redirect-listen", "127.0.0.1:80", "--public-host", good]).is_ok(), "{good}");
+    }
+
+    assert_eq!(err(&["--redirect-listen", "127.0.0.1:80"]), ConfigError::RedirectWithoutPublicHost);
+    assert_eq!(err(&["--public-host", "example.com"]), ConfigError::PublicHostUnused);
+    for bad in [
+        "https://example.com",
+        "example.com/",
+        "exa mple.com",
+        "::1",
+        "example.com:0",
+        "example.com:x",
+        ":443",
+        "[zz]:1",
+    ] {
+        let e = err(&["--redirect-listen", "127.0.0.1:80", "--public-host", bad]);
+        assert!(matches!(e, ConfigError::InvalidPublicHost { .. }), "{bad}: {e:?}");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+
+    // One address, one protocol; a wildcard redirect port over a TLS one.
+    let e = err(&["--listen", "127.0.0.1:8080", "--redirect-listen", "127.0.0.1:8080", "--public-host", "x"]);
+    assert!(e.to_string().contains("both --listen and --redirect-listen"), "{e}");
+    let e = err(&["--listen", "127.0.0.1:8080", "--redirect-listen", "0.0.0.0:8080", "--public-host", "x"]);
+    assert_eq!(
+        e,
+        ConfigError::OverlappingAddresses {
+            a: addr("127.0.0.1:8080"),
+            a_flag: "--listen",
+            b: addr("0.0.0.0:8080"),
+            b_flag: "--redirect-listen"
+        }
+    );
 }

@@ -20,6 +20,7 @@ pub struct RuntimeOptions {
     pub workers: usize,
     pub tls_addrs: Vec<SocketAddr>,
     pub h2c_addrs: Vec<SocketAddr>,
+    pub redirect_addrs: Vec<SocketAddr>,
     pub sqpoll: bool,
     pub sqpoll_idle_ms: u32,
 }
@@ -50,6 +51,7 @@ impl std::error::Error for StartError {}
 pub struct Running {
     pub tls_addrs: Vec<SocketAddr>,
     pub h2c_addrs: Vec<SocketAddr>,
+    pub redirect_addrs: Vec<SocketAddr>,
     pub backend: &'static str,
     /// "on", "off", or "off (fallback: …)" for the start-up line.
     pub sqpoll: String,
@@ -105,9 +107,12 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
     let mut per_worker: Vec<Vec<Listener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut tls_addrs = Vec::new();
     let mut h2c_addrs = Vec::new();
-    for (addrs, kind, actual) in
-        [(&opts.tls_addrs, ListenerKind::Tls, &mut tls_addrs), (&opts.h2c_addrs, ListenerKind::H2c, &mut h2c_addrs)]
-    {
+    let mut redirect_addrs = Vec::new();
+    for (addrs, kind, actual) in [
+        (&opts.tls_addrs, ListenerKind::Tls, &mut tls_addrs),
+        (&opts.h2c_addrs, ListenerKind::H2c, &mut h2c_addrs),
+        (&opts.redirect_addrs, ListenerKind::Redirect, &mut redirect_addrs),
+    ] {
         for &addr in addrs {
             let sockets = bind_all(addr, workers)?;
             if kind == ListenerKind::Tls {
@@ -127,6 +132,7 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
     let mut running = Running {
         tls_addrs,
         h2c_addrs,
+        redirect_addrs,
         backend: "",
         sqpoll: String::new(),
         shared: shared.clone(),

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{Backend, Completion, ConnKey};
 use crate::h2::conn::Limit;
+use crate::server::access_log::AccessLogSink;
 use crate::server::handler_cell::HandlerCell;
 use crate::server::httpdate::DateCache;
 use crate::server::session::{FILL_SLACK, RECORD_PLAINTEXT, Responder, Session, SessionConfig, Swept};
@@ -73,12 +74,7 @@ impl LimitLog {
         self.roll(now);
         if self.lines < LIMIT_LINES_PER_SECOND {
             self.lines += 1;
-            eprintln!(
-                "h2ring: limit {}: {} (worker {}, connection {conn})",
-                limit.as_str(),
-                limit.reason(),
-                self.worker
-            );
+            log::info!("limit {}: {} (worker {}, connection {conn})", limit.as_str(), limit.reason(), self.worker);
         } else {
             self.left_out += 1;
         }
@@ -91,9 +87,10 @@ impl LimitLog {
             return;
         }
         if self.left_out > 0 {
-            eprintln!(
-                "h2ring: {} more limit hits not logged (worker {}, over {LIMIT_LINES_PER_SECOND} a second)",
-                self.left_out, self.worker
+            log::info!(
+                "{} more limit hits not logged (worker {}, over {LIMIT_LINES_PER_SECOND} a second)",
+                self.left_out,
+                self.worker
             );
         }
         self.since = now;
@@ -130,6 +127,9 @@ pub struct WorkerShared {
     pub stats: Box<[WorkerStats]>,
     /// `--max-connections`: all workers together ([`connection_share`]).
     pub max_connections: usize,
+    /// `--access-log`: each worker opens its own
+    /// [`AccessLog`](crate::server::access_log::AccessLog).
+    pub access_log: Option<AccessLogSink>,
 }
 
 struct Slot {
@@ -141,8 +141,10 @@ struct Slot {
     /// How much the next send may carry: from [`SLOW_BATCH`] up to
     /// [`SEND_BATCH`] as sends complete quickly.
     batch: usize,
-    /// When the send in flight was handed over.
+    /// When the send in flight was handed over, and its length (the
+    /// buffer comes back cleared).
     send_started: Instant,
+    send_len: usize,
     /// A send was handed over since the last sweep.
     sent_this_tick: bool,
     /// Responses queued whose output has not all been sent yet, and the
@@ -164,6 +166,7 @@ impl Slot {
             spare: Vec::new(),
             batch: SLOW_BATCH,
             send_started: now,
+            send_len: 0,
             sent_this_tick: false,
             answered: 0,
             answered_at: now,
@@ -220,6 +223,8 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
     // Send buffer bytes given back since the last sweep.
     let mut released = 0usize;
     let mut limit_log = LimitLog::new(index, Instant::now());
+    // Hands over its last lines when dropped, however `run` returns.
+    let access_log = shared.access_log.as_ref().map(|sink| sink.open(SystemTime::now()));
     backend.limit_connections(connection_share(shared.max_connections, shared.stats.len(), index));
 
     loop {
@@ -251,10 +256,20 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                         // counter per completion: the date is formatted once
                         // a second, and a SIGHUP swap is seen by the very
                         // next request, even one that woke an idle worker.
-                        date.update(SystemTime::now());
+                        let wall = SystemTime::now();
+                        date.update(wall);
+                        if let Some(access) = &access_log {
+                            access.set_time(wall);
+                        }
                         handler.refresh();
-                        let responder = Responder { handler: handler.get(), date: date.value(), stats };
-                        slot.session.on_recv(data, &shared.sessions, &responder, &mut scratch, now);
+                        let responder = Responder {
+                            sessions: &shared.sessions,
+                            handler: handler.get(),
+                            date: date.value(),
+                            stats,
+                            access_log: access_log.as_ref(),
+                        };
+                        slot.session.on_recv(data, &responder, &mut scratch, now);
                         stats.add(Counter::BytesIn, data.len() as u64);
                         slot.note_answered(now);
                         report_limits(&mut slot.session, conn, &mut limit_log, stats, now);
@@ -277,7 +292,7 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                             (slot.batch * 2).min(SEND_BATCH)
                         };
                         if ok {
-                            stats.add(Counter::BytesOut, buf.len() as u64);
+                            stats.add(Counter::BytesOut, slot.send_len as u64);
                         }
                         buf.clear();
                         slot.spare = buf;
@@ -333,6 +348,9 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
             }
             copy_backend_stats(backend, stats);
             limit_log.roll(now);
+            if let Some(access) = &access_log {
+                access.flush();
+            }
             if released >= TRIM_AFTER {
                 trim_allocator();
             }
@@ -355,9 +373,18 @@ pub fn run<B: Backend>(backend: &mut B, shared: &WorkerShared, index: usize) -> 
                 }
             }
         }
+        // Filling output may answer HTTP/1.1 requests held back until
+        // output drained (pipelining), so it gets a responder too.
+        let responder = Responder {
+            sessions: &shared.sessions,
+            handler: handler.get(),
+            date: date.value(),
+            stats,
+            access_log: access_log.as_ref(),
+        };
         for key in dirty.drain(..) {
             let Some(slot) = slots.get_mut(key).and_then(Option::as_mut) else { continue };
-            released += flush(backend, key, slot, &mut scratch, stats, now);
+            released += flush(backend, key, slot, &mut scratch, &responder, now);
         }
     }
 }
@@ -370,7 +397,7 @@ fn flush<B: Backend>(
     key: ConnKey,
     slot: &mut Slot,
     scratch: &mut [u8],
-    stats: &WorkerStats,
+    responder: &Responder<'_>,
     now: Instant,
 ) -> usize {
     if slot.closing {
@@ -387,12 +414,13 @@ fn flush<B: Backend>(
         return 0;
     }
     let mut buf = std::mem::take(&mut slot.spare);
-    slot.session.fill_output(&mut buf, scratch, slot.batch, now);
+    slot.session.fill_output(&mut buf, scratch, slot.batch, responder, now);
     slot.note_answered(now);
     debug_assert!(buf.len() <= SEND_BATCH + FILL_SLACK, "{} bytes buffered", buf.len());
     if !buf.is_empty() {
         slot.send_in_flight = true;
         slot.send_started = now;
+        slot.send_len = buf.len();
         slot.sent_this_tick = true;
         slot.session.on_send_started(now);
         backend.send(key, buf);
@@ -400,7 +428,7 @@ fn flush<B: Backend>(
     }
     // Responses that left nothing to send (their streams were reset
     // meanwhile) are done now.
-    slot.observe_latency(stats, now);
+    slot.observe_latency(responder.stats, now);
     let mut released = 0;
     if buf.capacity() > IDLE_SPARE {
         // Idle after a large send: keep a small buffer for the next answer.

@@ -63,13 +63,12 @@ impl LocalHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h2::conn::RequestHead;
-    use crate::server::Response;
+    use crate::server::{Query, Response};
 
     struct Fixed(u16);
 
     impl Handler for Fixed {
-        fn respond<'a>(&'a self, _: &RequestHead) -> Response<'a> {
+        fn respond<'a>(&'a self, _: &Query<'_>) -> Response<'a> {
             Response { status: self.0, headers: &[], content_length: None, body: bytes::Bytes::new() }
         }
     }
@@ -78,7 +77,8 @@ mod tests {
     fn a_worker_sees_a_replacement_after_refresh() {
         let cell = Arc::new(HandlerCell::new(Arc::new(Fixed(200))));
         let mut local = cell.local();
-        let head = RequestHead::default();
+        let head = crate::h2::conn::RequestHead::default();
+        let head = Query::from_h2(&head);
         assert_eq!(local.get().respond(&head).status, 200);
         cell.replace(Arc::new(Fixed(503)));
         assert_eq!(local.get().respond(&head).status, 200, "no change before refresh");

@@ -1,6 +1,7 @@
 //! One client connection above the transport: TLS 1.3 (rustls) on a TLS
-//! listener, then HTTP/2. Ciphertext in from the backend, plaintext through
-//! the protocol core and the handler, ciphertext out. No clock is read
+//! listener, then HTTP/2 or HTTP/1.1 as ALPN chose ([`super::proto`]).
+//! Ciphertext in from the backend, plaintext through the protocol core
+//! and the handler ([`super::respond`]), ciphertext out. No clock is read
 //! here: the worker passes `now` in.
 
 use std::io::{self, Read, Write};
@@ -12,12 +13,14 @@ use rustls::ServerConfig;
 use rustls::server::{Acceptor, ServerConnection};
 
 use super::Handler;
-use super::ResponseField;
+use super::access_log::AccessLog;
+use super::proto::AppConn;
+use super::respond;
 use super::stats::{Counter, WorkerStats};
-use crate::h2::conn::{ConnConfig, Connection, EarlyData, Event, Limit, Method, RequestHead};
-use crate::h2::error::ErrorCode;
+use crate::h1::H1Config;
+use crate::h2::conn::{ConnConfig, Connection, Limit};
 use crate::runtime::ListenerKind;
-use crate::tls::{self, ClientHelloOutcome};
+use crate::tls::{self, AppProtocol, ClientHelloOutcome};
 
 /// The largest plaintext one TLS record carries (RFC 8446 §5.1): the size
 /// of the scratch buffer the worker lends to every session.
@@ -73,6 +76,12 @@ pub struct SessionConfig {
     /// (never on cleartext ones: RFC 6797 §7.2); `None` sends none.
     pub hsts: Option<Bytes>,
     pub h2: ConnConfig,
+    pub h1: H1Config,
+    /// Whether TLS clients may speak HTTP/1.1 (`--no-http1` turns it off).
+    pub http1: bool,
+    /// `https://` + `--public-host`: where the redirect listener sends
+    /// every request (the path is appended).
+    pub redirect_base: Option<Bytes>,
     pub timeouts: Timeouts,
 }
 
@@ -86,7 +95,7 @@ struct EarlyState {
 
 enum Transport {
     Plain,
-    /// Reading the ClientHello, to refuse clients that do not offer `h2`.
+    /// Reading the ClientHello, to pick the protocol (or refuse the client).
     Accepting(Box<Acceptor>),
     Tls(Box<ServerConnection>),
 }
@@ -96,7 +105,8 @@ enum Transport {
 pub enum CloseReason {
     PeerClosed,
     TlsError,
-    NoH2,
+    /// No protocol in common (ALPN, RFC 7301 §3.2).
+    NoProtocol,
     ProtocolError,
     HandshakeTimeout,
     HeaderTimeout,
@@ -109,7 +119,7 @@ impl CloseReason {
     /// Whether nothing more should be sent but what TLS needs to end:
     /// the peer is gone or the TLS layer failed.
     fn is_abrupt(self) -> bool {
-        matches!(self, Self::PeerClosed | Self::TlsError | Self::NoH2 | Self::HandshakeTimeout)
+        matches!(self, Self::PeerClosed | Self::TlsError | Self::NoProtocol | Self::HandshakeTimeout)
     }
 }
 
@@ -132,7 +142,7 @@ pub struct Session {
     hello: Vec<u8>,
     early: EarlyState,
     handshake_counted: bool,
-    h2: Connection,
+    app: AppConn,
     /// Bytes to send before anything else (a TLS alert from the acceptor).
     raw_out: Vec<u8>,
     close: Option<CloseReason>,
@@ -155,19 +165,20 @@ pub struct Session {
 
 impl Session {
     pub fn new(kind: ListenerKind, cfg: &SessionConfig, now: Instant) -> Self {
-        let transport = match (kind, &cfg.tls) {
-            (ListenerKind::Tls, Some(_)) => Transport::Accepting(Box::default()),
-            _ => Transport::Plain,
+        let (transport, app) = match (kind, &cfg.tls) {
+            (ListenerKind::Tls, Some(_)) => (Transport::Accepting(Box::default()), AppConn::Pending),
+            (ListenerKind::Redirect, _) => (Transport::Plain, AppConn::h1(&cfg.h1, true)),
+            _ => (Transport::Plain, AppConn::H2(Connection::new(cfg.h2.clone()))),
         };
         // Without TLS the preface is owed from the start; with TLS, from
         // the end of the handshake (`on_recv`).
-        let partial_since = matches!(transport, Transport::Plain).then_some(now);
+        let partial_since = matches!(app, AppConn::H2(_)).then_some(now);
         Self {
             transport,
             hello: Vec::new(),
             early: EarlyState::default(),
             handshake_counted: false,
-            h2: Connection::new(cfg.h2.clone()),
+            app,
             raw_out: Vec::new(),
             close: None,
             close_notify_sent: false,
@@ -186,14 +197,8 @@ impl Session {
     }
 
     /// Bytes from the peer. `scratch` is the worker's plaintext buffer.
-    pub fn on_recv(
-        &mut self,
-        mut data: &[u8],
-        cfg: &SessionConfig,
-        responder: &Responder<'_>,
-        scratch: &mut [u8],
-        now: Instant,
-    ) {
+    pub fn on_recv(&mut self, mut data: &[u8], responder: &Responder<'_>, scratch: &mut [u8], now: Instant) {
+        let cfg = responder.sessions;
         self.last_activity = now;
         // Set when the acceptor hands over a connection: the records that
         // came with the ClientHello are buffered but not yet processed.
@@ -201,7 +206,7 @@ impl Session {
         while self.close.is_none() && (!data.is_empty() || unprocessed) {
             match &mut self.transport {
                 Transport::Plain => {
-                    self.answered += feed_h2(&mut self.h2, &mut self.close, data, responder, None, false);
+                    self.answered += respond::feed(&mut self.app, &mut self.close, data, responder, false, false);
                     data = &[];
                 }
                 Transport::Accepting(acceptor) => {
@@ -219,13 +224,13 @@ impl Session {
                         break;
                     };
                     let consumed = &arrived[..arrived.len() - data.len()];
-                    match tls::accept_client_hello(acceptor, config) {
+                    match tls::accept_client_hello(acceptor, config, cfg.http1) {
                         ClientHelloOutcome::NeedMore => {
                             if self.hello.len() + consumed.len() <= tls::client_hello::MAX_CLIENT_HELLO_LEN + 1024 {
                                 self.hello.extend_from_slice(consumed);
                             }
                         }
-                        ClientHelloOutcome::Proceed(mut conn) => {
+                        ClientHelloOutcome::Proceed(mut conn, protocol) => {
                             let offered = if self.hello.is_empty() {
                                 scan_early_data(consumed)
                             } else {
@@ -242,13 +247,17 @@ impl Session {
                                 responder.stats.bump(verdict);
                             }
                             self.transport = Transport::Tls(conn);
+                            self.app = match protocol {
+                                AppProtocol::H2 => AppConn::H2(Connection::new(cfg.h2.clone())),
+                                AppProtocol::Http11 => AppConn::h1(&cfg.h1, false),
+                            };
                             unprocessed = true;
                         }
                         ClientHelloOutcome::Refuse { alert, error } => {
                             self.raw_out.extend_from_slice(&alert);
                             // RFC 7301 §3.2: no protocol in common.
                             let reason = if error == rustls::Error::NoApplicationProtocol {
-                                CloseReason::NoH2
+                                CloseReason::NoProtocol
                             } else {
                                 CloseReason::TlsError
                             };
@@ -272,7 +281,6 @@ impl Session {
                         let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
                         responder.stats.bump(if resumed { Counter::HandshakeResumed } else { Counter::HandshakeFull });
                     }
-                    let hsts = cfg.hsts.as_deref();
                     // Early data precedes everything else the client sends
                     // (RFC 8446 §2.3), so it is drained first, into the
                     // protocol core's early input.
@@ -283,8 +291,9 @@ impl Session {
                             match early.read(scratch) {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => {
+                                    let input = &scratch[..n];
                                     self.answered +=
-                                        feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, true)
+                                        respond::feed(&mut self.app, &mut self.close, input, responder, true, true);
                                 }
                             }
                         }
@@ -297,8 +306,9 @@ impl Session {
                                 break;
                             }
                             Ok(n) => {
+                                let input = &scratch[..n];
                                 self.answered +=
-                                    feed_h2(&mut self.h2, &mut self.close, &scratch[..n], responder, hsts, false)
+                                    respond::feed(&mut self.app, &mut self.close, input, responder, true, false);
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(_) => {
@@ -312,7 +322,7 @@ impl Session {
         }
         // A client owes the rest of a frame or header block, or, once the
         // handshake is over, its preface and SETTINGS (slowloris).
-        let owes = self.h2.has_partial_input() || (!self.handshaking() && !self.h2.is_established());
+        let owes = self.app.has_partial_input() || (!self.handshaking() && !self.app.is_established());
         self.partial_since = if owes { Some(self.partial_since.unwrap_or(now)) } else { None };
         self.note_window(now);
     }
@@ -330,9 +340,7 @@ impl Session {
     /// SETTINGS may open them) and after output (sending may use them up):
     /// any frame that lets output out again restarts it.
     fn note_window(&mut self, now: Instant) {
-        // The pre-check keeps the O(streams) scan off connections without
-        // streams (most of them, most of the time).
-        let blocked = self.close.is_none() && self.h2.active_streams() > 0 && self.h2.send_blocked_on_peer_window();
+        let blocked = self.close.is_none() && self.app.send_blocked_on_peer_window();
         self.window_blocked_since = if blocked { Some(self.window_blocked_since.unwrap_or(now)) } else { None };
     }
 
@@ -358,29 +366,44 @@ impl Session {
         self.close_with(CloseReason::PeerClosed);
     }
 
-    /// Starts a graceful shutdown: GOAWAY, in-flight streams finish.
+    /// Starts a graceful shutdown: GOAWAY, in-flight streams finish
+    /// (HTTP/1.1: the request in progress is answered, then close).
     pub fn shutdown(&mut self) {
-        self.h2.shutdown();
+        self.app.shutdown();
     }
 
     /// Appends bytes to send to `out`, up to about `limit` bytes (at most
     /// [`FILL_SLACK`] more), so one busy connection cannot monopolise a
-    /// loop turn, nor make the worker buffer without bound.
-    pub fn fill_output(&mut self, out: &mut Vec<u8>, scratch: &mut [u8], limit: usize, now: Instant) {
+    /// loop turn, nor make the worker buffer without bound. HTTP/1.1
+    /// requests held back until output drained are answered here.
+    pub fn fill_output(
+        &mut self,
+        out: &mut Vec<u8>,
+        scratch: &mut [u8],
+        limit: usize,
+        responder: &Responder<'_>,
+        now: Instant,
+    ) {
         let ceiling = limit + FILL_SLACK;
         out.append(&mut self.raw_out);
-        let h2 = &mut self.h2;
+        let app = &mut self.app;
         match &mut self.transport {
             Transport::Accepting(_) => {}
             Transport::Plain => {
-                while out.len() < limit && h2.has_output() {
+                if self.close.is_none() {
+                    self.answered += respond::pump(app, responder, false);
+                }
+                while out.len() < limit && app.has_output() {
                     let start = out.len();
                     make_room(out, RECORD_PLAINTEXT, ceiling);
                     out.resize(start + RECORD_PLAINTEXT, 0);
-                    let n = h2.write_output(&mut out[start..]);
+                    let n = app.write_output(&mut out[start..]);
                     out.truncate(start + n);
                     if n == 0 {
                         break;
+                    }
+                    if self.close.is_none() {
+                        self.answered += respond::pump(app, responder, false);
                     }
                 }
             }
@@ -399,10 +422,13 @@ impl Session {
                     // early data accepted, answers to early requests go at
                     // once, after our Finished (0.5-RTT, RFC 8446 §4.4.4).
                     let hold = conn.is_handshaking() && !self.early.accepted;
-                    if out.len() >= limit || hold || abrupt || !h2.has_output() {
+                    if !hold && !abrupt && self.close.is_none() {
+                        self.answered += respond::pump(app, responder, true);
+                    }
+                    if out.len() >= limit || hold || abrupt || !app.has_output() {
                         break;
                     }
-                    let n = h2.write_output(scratch);
+                    let n = app.write_output(scratch);
                     if n == 0 || conn.writer().write_all(&scratch[..n]).is_err() {
                         break;
                     }
@@ -426,18 +452,18 @@ impl Session {
     /// the handshake finished, and the protocol core has said its last.
     fn close_notify_due(&self, abrupt: bool) -> bool {
         let Transport::Tls(conn) = &self.transport else { return false };
-        let ending = self.close.is_some() || self.h2.is_closed();
+        let ending = self.close.is_some() || self.app.is_closed();
         ending
             && !self.close_notify_sent
             && !conn.is_handshaking()
             && self.close != Some(CloseReason::TlsError)
-            && (abrupt || !self.h2.has_output())
+            && (abrupt || !self.app.has_output())
     }
 
     /// True once the session has nothing more to say: the worker closes
     /// the socket after the last send completes.
     pub fn wants_close(&self) -> bool {
-        if !(self.close.is_some() || self.h2.is_closed()) || !self.raw_out.is_empty() {
+        if !(self.close.is_some() || self.app.is_closed()) || !self.raw_out.is_empty() {
             return false;
         }
         let abrupt = self.close.is_some_and(CloseReason::is_abrupt);
@@ -446,19 +472,19 @@ impl Session {
         {
             return false;
         }
-        abrupt || !self.h2.has_output()
+        abrupt || !self.app.has_output()
     }
 
     /// A limit the client ran into since the last call, each kind once per
     /// connection: the worker counts and logs it.
     pub fn take_new_limit_hit(&mut self) -> Option<Limit> {
-        self.h2.take_new_limit_hit()
+        self.app.take_new_limit_hit()
     }
 
     /// One second passed (the worker's sweep): refills the protocol core's
     /// flood budgets, then applies the timeouts.
     pub fn check_timeouts(&mut self, t: &Timeouts, now: Instant) -> Swept {
-        self.h2.tick();
+        self.app.tick();
         let expired = |since: Option<Instant>, limit: Duration| since.is_some_and(|s| now.duration_since(s) >= limit);
         // Even while closing: a GOAWAY or close_notify the peer never
         // reads must not keep the connection either.
@@ -482,18 +508,18 @@ impl Session {
         if expired(self.partial_since, t.header) {
             // A frame, header block or preface that never completes
             // (slowloris).
-            self.h2.abort(ErrorCode::NoError, "header read timeout");
+            self.app.header_timeout();
             self.close_with(CloseReason::HeaderTimeout);
             return Swept::Changed;
         }
         if expired(self.window_blocked_since, t.write) {
             // Response body the peer never lets out (zero windows).
-            self.h2.abort(ErrorCode::NoError, "write timeout");
+            self.app.write_timeout();
             self.close_with(CloseReason::WriteTimeout);
             return Swept::Changed;
         }
-        if self.h2.active_streams() == 0 && !self.h2.has_output() && now.duration_since(self.last_activity) >= t.idle {
-            self.h2.shutdown();
+        if self.app.is_idle() && now.duration_since(self.last_activity) >= t.idle {
+            self.app.shutdown();
             self.close_with(CloseReason::Idle);
             return Swept::Changed;
         }
@@ -513,7 +539,7 @@ impl Session {
     /// Whether output is waiting to be filled into a send (protocol or
     /// TLS bytes not yet handed to the worker).
     pub fn output_pending(&self) -> bool {
-        if !self.raw_out.is_empty() || self.h2.has_output() {
+        if !self.raw_out.is_empty() || self.app.has_output() {
             return true;
         }
         matches!(&self.transport, Transport::Tls(conn) if conn.wants_write())
@@ -523,103 +549,14 @@ impl Session {
 /// What a worker lends its sessions to answer requests: the handler (the
 /// worker's current site) and the `date` value of this second.
 pub struct Responder<'a> {
+    pub sessions: &'a SessionConfig,
     pub handler: &'a dyn Handler,
     pub date: &'a [u8],
     /// This worker's counters.
     pub stats: &'a WorkerStats,
+    /// This worker's access log, with `--access-log`.
+    pub access_log: Option<&'a AccessLog>,
 }
-
-/// Runs plaintext through the protocol core and answers each request;
-/// `early` when the bytes arrived as TLS early data. Returns how many
-/// responses it queued.
-fn feed_h2(
-    h2: &mut Connection,
-    close: &mut Option<CloseReason>,
-    data: &[u8],
-    responder: &Responder<'_>,
-    hsts: Option<&[u8]>,
-    early: bool,
-) -> u32 {
-    let mut answered = 0;
-    let result = if early { h2.recv_early(data) } else { h2.recv(data) };
-    if result.is_err() {
-        // GOAWAY is queued; it is flushed before the socket closes.
-        close.get_or_insert(CloseReason::ProtocolError);
-    }
-    while let Some(event) = h2.poll_event() {
-        match event {
-            Event::Request { stream_id, head, end_stream } => {
-                match early_verdict(&head, end_stream) {
-                    EarlyVerdict::NotEarly => {}
-                    EarlyVerdict::Serve => responder.stats.bump(Counter::EarlyServed),
-                    EarlyVerdict::TooEarly => {
-                        responder.stats.bump(Counter::TooEarly);
-                        let fields = TOO_EARLY_FIELDS.iter().map(|f| (f.name, &f.value[..]));
-                        let date = std::iter::once((&b"date"[..], responder.date));
-                        let body = Bytes::from_static(TOO_EARLY_BODY);
-                        let len = Some(TOO_EARLY_BODY.len() as u64);
-                        let _ = h2.send_response_fields(stream_id, 425, fields.chain(date), len, body);
-                        h2.recycle(head);
-                        answered += 1;
-                        continue;
-                    }
-                }
-                let r = responder.handler.respond(&head);
-                let fields = r.headers.iter().map(|f| (f.name, &f.value[..]));
-                let date = std::iter::once((&b"date"[..], responder.date));
-                let hsts = hsts.map(|v| (&b"strict-transport-security"[..], v));
-                // A stream reset meanwhile is not an error worth reporting.
-                let _ = h2.send_response_fields(
-                    stream_id,
-                    r.status,
-                    fields.chain(date).chain(hsts),
-                    r.content_length,
-                    r.body,
-                );
-                h2.recycle(head);
-                answered += 1;
-            }
-            // No handler reads request bodies yet: a request with a body
-            // was answered from its headers (and the rest is refused with
-            // RST_STREAM NO_ERROR by the protocol core, RFC 9113 §8.1).
-            Event::Data { .. } | Event::Trailers { .. } | Event::StreamReset { .. } | Event::GoAway { .. } => {}
-        }
-    }
-    answered
-}
-
-/// What RFC 8470 lets a server do with a request that may be replayed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EarlyVerdict {
-    NotEarly,
-    /// Safe to answer before the handshake completes.
-    Serve,
-    /// 425 Too Early: the client retries it after the handshake (§5.2).
-    TooEarly,
-}
-
-/// A request is early if any byte of it arrived as early data, or if an
-/// intermediary says it did (`Early-Data: 1`, RFC 8470 §5.1). Only a
-/// GET or HEAD whose whole header block was early and ended the stream is
-/// answered: repeating it changes nothing (RFC 9110 §9.2.1), and a body
-/// or a block completed later could be a replay spliced with new bytes.
-fn early_verdict(head: &RequestHead, end_stream: bool) -> EarlyVerdict {
-    let proxied = head.header(b"early-data") == Some(b"1");
-    let early = head.early_data();
-    if early == EarlyData::No && !proxied {
-        return EarlyVerdict::NotEarly;
-    }
-    let safe = matches!(head.method(), Method::Get | Method::Head);
-    if safe && end_stream && early != EarlyData::Partial { EarlyVerdict::Serve } else { EarlyVerdict::TooEarly }
-}
-
-const TOO_EARLY_BODY: &[u8] = b"Too Early: this request arrived in TLS early data; retry it after the handshake.\n";
-
-static TOO_EARLY_FIELDS: [ResponseField; 3] = [
-    ResponseField::from_static(b"content-type", b"text/plain; charset=utf-8"),
-    ResponseField::from_static(b"cache-control", b"no-store"),
-    ResponseField::from_static(b"server", b"h2ring"),
-];
 
 /// Whether the ClientHello in `first_flight` offers early data; a hello
 /// that cannot be read counts as not offering (rustls refuses it anyway).

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::conditional::{self, Validators};
 use super::resource::{Resource, SITE_FIELDS};
 use super::{Page, RenderedSite};
-use crate::h2::conn::{Method, RequestHead};
+use crate::h2::conn::Method;
 use crate::server::{Handler, Response, ResponseField};
 
 /// The site is read-only (RFC 9110 §9.1: these are the methods it implements).
@@ -22,31 +22,7 @@ const NOT_ALLOWED_BODY: &[u8] = b"405 Method Not Allowed: this site is read-only
 /// longer ones are looked up as sent. Kept on the stack.
 const MAX_NORMALIZED: usize = 1024;
 
-/// What the handler needs from a request, whatever carried it (HTTP/2
-/// now, HTTP/1.1 later).
-#[derive(Clone, Copy, Debug)]
-pub struct Query<'q> {
-    pub method: Method,
-    /// The request target in origin form (or `*`), query included.
-    pub path: &'q [u8],
-    pub accept_encoding: Option<&'q [u8]>,
-    pub if_none_match: Option<&'q [u8]>,
-    pub if_modified_since: Option<&'q [u8]>,
-}
-
-impl<'q> Query<'q> {
-    /// Reads the fields from an HTTP/2 request. Only the first line of
-    /// each field is seen (`RequestHead::header`).
-    pub fn from_head(head: &'q RequestHead) -> Self {
-        Self {
-            method: head.method(),
-            path: head.path(),
-            accept_encoding: head.header(b"accept-encoding"),
-            if_none_match: head.header(b"if-none-match"),
-            if_modified_since: head.header(b"if-modified-since"),
-        }
-    }
-}
+pub use crate::server::Query;
 
 struct Routed {
     path: Box<str>,
@@ -191,8 +167,8 @@ impl Site {
 }
 
 impl Handler for Site {
-    fn respond<'a>(&'a self, request: &RequestHead) -> Response<'a> {
-        self.answer(&Query::from_head(request))
+    fn respond<'a>(&'a self, request: &Query<'_>) -> Response<'a> {
+        self.answer(request)
     }
 }
 
@@ -268,6 +244,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+    use crate::h2::conn::RequestHead;
     use crate::site::CachePolicy;
     use crate::site::resource::Encoding;
     use crate::site::resource::tests::{field, html_body, page};
@@ -528,7 +505,7 @@ mod tests {
         let (head, ok) = b.finish();
         ok.unwrap();
         let s = site();
-        let r = s.respond(&head);
+        let r = s.respond(&Query::from_h2(&head));
         assert_eq!(r.status, 304);
         assert!(hdr(&r, "etag").unwrap().ends_with("-gz\""));
     }

@@ -3,17 +3,22 @@
 //!
 //! - [`load_cert_and_key`] and [`ensure_dev_cert`] produce the server's
 //!   [`CertifiedKey`] (from `--cert`/`--key`, or a self-signed development
-//!   certificate).
+//!   certificate); [`CertReloader`] keeps it in the [`CertResolver`] every
+//!   handshake asks and reloads it from the same files on SIGHUP, see
+//!   [`reload`].
 //! - [`server_config`] builds the one [`ServerConfig`] all workers share:
-//!   TLS 1.3 only, ALPN `h2` only, stateful session resumption.
+//!   TLS 1.3 only, ALPN `h2` then `http/1.1`, stateful session resumption.
 //! - [`accept_client_hello`] (or, by hand, [`client_offers_h2`] and
-//!   [`NO_APPLICATION_PROTOCOL_ALERT`]) refuses clients that do not offer
-//!   `h2`, which rustls alone does not fully do; see [`alpn`].
+//!   [`NO_APPLICATION_PROTOCOL_ALERT`]) picks the protocol, and refuses
+//!   clients we cannot serve, which rustls alone does not fully do; see
+//!   [`alpn`].
 
 pub mod alpn;
+mod cert_info;
 mod certs;
 pub mod client_hello;
 mod error;
+pub mod reload;
 pub mod session_store;
 #[cfg(test)]
 mod test_dir;
@@ -21,50 +26,37 @@ mod test_dir;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert};
+use rustls::server::NoServerSessionStorage;
+#[cfg(doc)]
 use rustls::sign::CertifiedKey;
 
-pub use alpn::{ClientHelloOutcome, NO_APPLICATION_PROTOCOL_ALERT, accept_client_hello, client_offers_h2};
+pub use alpn::{AppProtocol, ClientHelloOutcome, NO_APPLICATION_PROTOCOL_ALERT, accept_client_hello, client_offers_h2};
+pub use cert_info::{CertInfo, CertTime};
 pub use certs::{DEV_CERT_FILE, DEV_KEY_FILE, DEV_SANS, ensure_dev_cert, load_cert_and_key};
 pub use error::TlsSetupError;
+pub use reload::{CertReloaded, CertReloader, CertResolver};
 pub use session_store::ShardedSessionStore;
 
-/// The only application protocol we negotiate (RFC 9113 §3.2: "h2" is HTTP/2
-/// over TLS).
+/// HTTP/2 over TLS (RFC 9113 §3.2), always offered and preferred.
 pub const ALPN_H2: &[u8] = b"h2";
 
-/// Hands rustls the server's certificate for every handshake.
-///
-/// One certificate for every server name for now; it is a type of its own
-/// so that a later change can swap the key (e.g. on SIGHUP) behind a lock
-/// without touching the `ServerConfig` construction.
-#[derive(Debug)]
-pub struct CertResolver {
-    key: Arc<CertifiedKey>,
-}
-
-impl CertResolver {
-    pub fn new(key: Arc<CertifiedKey>) -> CertResolver {
-        CertResolver { key }
-    }
-}
-
-impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.key.clone())
-    }
-}
+/// HTTP/1.1 (RFC 7301 §6), offered after `h2` unless `--no-http1`.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 /// The server configuration every worker shares (one `Arc`, so they share
 /// the session store too: with `SO_REUSEPORT` a client's next connection
 /// usually lands on another worker).
 ///
+/// - Certificate: whatever `certs` holds when a handshake starts (it can be
+///   swapped while the server runs, see [`CertReloader`]).
 /// - Crypto: rustls' ring provider.
 /// - Versions: TLS 1.3 only (RFC 8446). A client without TLS 1.3 gets a
 ///   `protocol_version` alert.
-/// - ALPN: exactly `["h2"]`. A client whose ALPN list lacks `h2` gets
-///   `no_application_protocol` from rustls (RFC 7301 §3.2); a client with no
-///   ALPN extension at all must be refused by the caller, see [`alpn`].
+/// - ALPN: `["h2", "http/1.1"]`, or `["h2"]` without `http1`. rustls
+///   picks the first of ours that the client offers, so `h2` wins whenever
+///   the client speaks it. A client whose list has none of ours gets
+///   `no_application_protocol` from rustls (RFC 7301 §3.2); a client with
+///   no ALPN extension at all is the caller's to judge, see [`alpn`].
 /// - Resumption: stateful, in a [`ShardedSessionStore`] of
 ///   `session_cache_size` entries, returned for its statistics; rustls
 ///   sends two NewSessionTicket messages after each handshake (RFC 8446
@@ -78,9 +70,10 @@ impl ResolvesServerCert for CertResolver {
 ///   the client's Finished (`send_half_rtt_data`), so a returning reader
 ///   gets the page in the first round trip.
 pub fn server_config(
-    key: Arc<CertifiedKey>,
+    certs: Arc<CertResolver>,
     session_cache_size: usize,
     early_data_max: u32,
+    http1: bool,
 ) -> (Arc<ServerConfig>, Arc<ShardedSessionStore>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -89,8 +82,11 @@ pub fn server_config(
         // exchange groups, the only things this checks.
         .expect("the ring provider supports TLS 1.3")
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(CertResolver::new(key)));
+        .with_cert_resolver(certs);
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    if http1 {
+        config.alpn_protocols.push(ALPN_HTTP11.to_vec());
+    }
     let store = Arc::new(ShardedSessionStore::new(session_cache_size));
     if session_cache_size == 0 {
         config.session_storage = Arc::new(NoServerSessionStorage {});
