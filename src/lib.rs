@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod h1;
 pub mod h2;
+pub mod logging;
 pub mod runtime;
 pub mod server;
 pub mod site;
