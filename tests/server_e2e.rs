@@ -138,11 +138,13 @@ fn abrupt_disconnects_do_not_disturb_other_connections() {
 }
 
 #[test]
-fn client_without_h2_gets_no_application_protocol() {
+fn client_without_a_common_protocol_gets_no_application_protocol() {
+    // Without --no-http1, http/1.1 is served (tests/http1.rs); a client
+    // offering neither h2 nor http/1.1 has nothing in common with us.
     let server = Server::start(&[]);
     within(async {
         let tcp = tokio::net::TcpStream::connect(server.tls).await.unwrap();
-        let config = server::client_tls_config(&server, &[b"http/1.1"]);
+        let config = server::client_tls_config(&server, &[b"http/1.0", b"spdy/3.1"]);
         let connector = tokio_rustls::TlsConnector::from(config);
         let err = connector
             .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
