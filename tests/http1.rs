@@ -432,3 +432,41 @@ fn ipv4_and_ipv6_listeners_serve_together() {
         assert_eq!(c.alpn(), Some(&b"h2"[..]), "over {addr}");
     }
 }
+
+#[test]
+fn http11_responses_are_logged_with_their_protocol() {
+    let dir = server::TempDir::new("h1-log");
+    let log = dir.0.join("access.log");
+    let log_arg = log.to_str().unwrap();
+    let mut server =
+        Server::start(&["--access-log", log_arg, "--redirect-listen", "127.0.0.1:0", "--public-host", "x.test"]);
+    let mut c = connect(&server, server.tls, &[b"http/1.1"]);
+    c.send(b"GET /about HTTP/1.1\r\nhost: localhost\r\nuser-agent: feedreader/1.0\r\nreferer: https://a.test/\r\n\r\n");
+    let about = c.response(false);
+    c.send(b"HEAD / HTTP/1.0\r\n\r\n");
+    assert_eq!(c.response(true).status, 200);
+    c.expect_close();
+    let mut tcp = TcpStream::connect(listener_addr(&server, "redirect=http://")).unwrap();
+    tcp.write_all(b"GET /feed.xml HTTP/1.1\r\nhost: x.test\r\n\r\n").unwrap();
+    assert_eq!(plain_responses(&mut tcp, &[false])[0].status, 308);
+    let mut c = connect(&server, server.tls, &[b"http/1.1"]);
+    c.send(&[b"GET / HTTP/1.1\r\nhost: localhost\r\nx: ".as_slice(), &[b'a'; 20 << 10], b"\r\n\r\n"].concat());
+    assert_eq!(c.response(false).status, 431);
+
+    assert!(server.signal_and_wait("TERM", Duration::from_secs(20)).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    // The date between the brackets is checked by tests/access_log.rs.
+    let lines: Vec<&str> = text.lines().map(|l| l.split_once("] ").expect("a CLF date").1).collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "\"GET /about HTTP/1.1\" 200 {} \"https://a.test/\" \"feedreader/1.0\" http/1.1 early=0",
+                about.body.len()
+            ),
+            "\"HEAD / HTTP/1.0\" 200 - \"-\" \"-\" http/1.0 early=0".to_string(),
+            "\"GET /feed.xml HTTP/1.1\" 308 32 \"-\" \"-\" http/1.1 early=0".to_string(),
+        ],
+        "{text}"
+    );
+}

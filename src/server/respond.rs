@@ -2,14 +2,15 @@
 //! HTTP/1.1), each request to the handler (or the 0-RTT and redirect
 //! rules), responses queued in the core. The same rules for both
 //! protocols: `date` on every response, HSTS on TLS, 425 for early
-//! requests that are not safe to replay.
+//! requests that are not safe to replay; and every response counted
+//! (`WorkerStats::record_response`) and logged (`--access-log`).
 
 use bytes::Bytes;
 
 use super::access_log::AccessEntry;
 use super::proto::{AppConn, H1Session};
 use super::session::{CloseReason, Responder};
-use super::stats::Counter;
+use super::stats::{Counter, Protocol};
 use super::{Query, ResponseField};
 use crate::h1::{self, H1Request};
 use crate::h2::conn::{Connection, EarlyData, Event, Method};
@@ -36,12 +37,18 @@ pub(super) fn feed(
             let hsts = hsts(r, tls).map(|v| (&b"strict-transport-security"[..], v));
             h1.conn.set_error_fields(std::iter::once(date).chain(hsts));
             let result = if early { h1.conn.recv_early(data) } else { h1.conn.recv(data) };
-            if result.is_err() {
-                // The error response is queued after the earlier ones; the
-                // connection closes once they are out.
+            let mut answered = answer_h1(h1, r, tls);
+            if let Err(e) = result {
+                // The error response (if the request got that far) is
+                // queued after the earlier ones; the connection closes
+                // once they are out.
                 close.get_or_insert(CloseReason::ProtocolError);
+                if let Some(status) = e.status {
+                    r.stats.record_response(Protocol::Http11, status);
+                    answered += 1;
+                }
             }
-            answer_h1(h1, r, tls)
+            answered
         }
     }
 }
@@ -90,16 +97,12 @@ fn feed_h2(
                         TOO_EARLY_LEN,
                         too_early_body(),
                     );
-                    if let Some(log) = r.access_log {
-                        log.record(&AccessEntry::from_h2(&head, 425, TOO_EARLY_BODY.len() as u64));
-                    }
+                    done(r, Protocol::H2, 425, || AccessEntry::from_h2(&head, 425, TOO_EARLY_BODY.len() as u64));
                     h2.recycle(head);
                     continue;
                 }
                 let resp = r.handler.respond(&Query::from_h2(&head));
-                if let Some(log) = r.access_log {
-                    log.record(&AccessEntry::from_h2(&head, resp.status, resp.body.len() as u64));
-                }
+                done(r, Protocol::H2, resp.status, || AccessEntry::from_h2(&head, resp.status, resp.body.len() as u64));
                 let fields = resp.headers.iter().map(|f| (f.name, &f.value[..]));
                 // A stream reset meanwhile is not an error worth reporting.
                 let _ = h2.send_response_fields(
@@ -127,7 +130,8 @@ fn answer_h1(h1: &mut H1Session, r: &Responder<'_>, tls: bool) -> u32 {
     while let Some(req) = h1.conn.poll_request() {
         answered += 1;
         if h1.redirect {
-            redirect(&mut h1.conn, &req, r);
+            let len = redirect(&mut h1.conn, &req, r);
+            done(r, Protocol::Http11, 308, || AccessEntry::from_h1(&req, 308, len));
             h1.conn.recycle(req);
             continue;
         }
@@ -136,16 +140,27 @@ fn answer_h1(h1: &mut H1Session, r: &Responder<'_>, tls: bool) -> u32 {
         if too_early(r, req.early_data(), proxied, safe) {
             let fields = TOO_EARLY_FIELDS.iter().map(|f| (f.name, &f.value[..]));
             let _ = h1.conn.send_response(425, fields.chain(date.clone()), TOO_EARLY_LEN, too_early_body());
+            done(r, Protocol::Http11, 425, || AccessEntry::from_h1(&req, 425, TOO_EARLY_BODY.len() as u64));
             h1.conn.recycle(req);
             continue;
         }
         let resp = r.handler.respond(&Query::from_h1(&req));
+        done(r, Protocol::Http11, resp.status, || AccessEntry::from_h1(&req, resp.status, resp.body.len() as u64));
         let fields = resp.headers.iter().map(|f| (f.name, &f.value[..]));
         let _ =
             h1.conn.send_response(resp.status, fields.chain(date.clone()).chain(hsts), resp.content_length, resp.body);
         h1.conn.recycle(req);
     }
     answered
+}
+
+/// Counts a response and, with `--access-log`, writes its line (built
+/// only then: nothing is formatted on the hot path otherwise).
+fn done<'e>(r: &Responder<'_>, protocol: Protocol, status: u16, entry: impl FnOnce() -> AccessEntry<'e>) {
+    r.stats.record_response(protocol, status);
+    if let Some(log) = r.access_log {
+        log.record(&entry());
+    }
 }
 
 /// RFC 8470: whether a request must be refused with 425 Too Early, and
@@ -170,8 +185,8 @@ fn too_early(r: &Responder<'_>, early: EarlyData, proxied: bool, safe: bool) -> 
 
 /// The `--redirect-listen` answer to every request: 308 to the same path
 /// on `https://` + `--public-host` (RFC 9110 §15.4.9: the method and body
-/// are kept, so a POST is not turned into a GET).
-fn redirect(conn: &mut h1::Connection, req: &H1Request, r: &Responder<'_>) {
+/// are kept, so a POST is not turned into a GET). Returns the body length.
+fn redirect(conn: &mut h1::Connection, req: &H1Request, r: &Responder<'_>) -> u64 {
     let base = r.sessions.redirect_base.as_deref().unwrap_or(b"https://localhost");
     // An origin-form target (or the path of an absolute-form one); `*`
     // and authority-form targets have no path to keep.
@@ -186,10 +201,13 @@ fn redirect(conn: &mut h1::Connection, req: &H1Request, r: &Responder<'_>) {
         (b"server", b"h2ring"),
         (b"date", r.date),
     ];
-    let body = Bytes::from_static(b"This site is served over HTTPS.\n");
+    let body = Bytes::from_static(REDIRECT_BODY);
     let len = Some(body.len() as u64);
     let _ = conn.send_response(308, fields, len, body);
+    REDIRECT_BODY.len() as u64
 }
+
+const REDIRECT_BODY: &[u8] = b"This site is served over HTTPS.\n";
 
 const TOO_EARLY_BODY: &[u8] = b"Too Early: this request arrived in TLS early data; retry it after the handshake.\n";
 const TOO_EARLY_LEN: Option<u64> = Some(TOO_EARLY_BODY.len() as u64);
