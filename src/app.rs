@@ -290,8 +290,14 @@ fn reload(config: &Config, cell: &HandlerCell, certs: Option<&tls::CertReloader>
     // the "SIGHUP: …" line as the content reload's outcome.
     if let Some(certs) = certs {
         match certs.reload() {
-            Ok(reloaded) => eprintln!("h2ring: {}", reloaded.describe(certs.cert_path(), SystemTime::now())),
-            Err(e) => eprintln!("h2ring: certificate not reloaded: {e}; still serving the previous certificate"),
+            Ok(reloaded) => {
+                let line = reloaded.describe(certs.cert_path());
+                match reloaded.info.validity_problem(SystemTime::now()) {
+                    None => log::info!("{line}"),
+                    Some(problem) => log::warn!("{line}; {problem}, so clients will refuse it"),
+                }
+            }
+            Err(e) => log::warn!("certificate not reloaded: {e}; still serving the previous certificate"),
         }
     }
     let started = Instant::now();

@@ -88,13 +88,17 @@ pub struct Server {
 
 impl Server {
     /// Starts `h2ring` with TLS and h2c listeners on ephemeral loopback
-    /// ports and a fresh development certificate.
+    /// ports and a fresh development certificate in `certs`, unless `extra`
+    /// has `--cert` (and `--key`).
     pub fn start(extra: &[&str]) -> Server {
         let certs = TempDir::new("certs");
         let content = (!extra.contains(&"--content")).then(test_content);
         let mut cmd = Command::new(BIN);
-        cmd.args(["--listen", "127.0.0.1:0", "--h2c-listen", "127.0.0.1:0", "--workers", "2", "--certs-dir"])
-            .arg(&certs.0);
+        cmd.args(["--listen", "127.0.0.1:0", "--h2c-listen", "127.0.0.1:0", "--workers", "2"]);
+        // h2ring refuses `--certs-dir` next to `--cert`/`--key`.
+        if !extra.contains(&"--cert") {
+            cmd.arg("--certs-dir").arg(&certs.0);
+        }
         if let Some(dir) = &content {
             cmd.arg("--content").arg(&dir.0);
         }
