@@ -105,9 +105,10 @@ fn serve(config: Config) -> i32 {
             None => tls::ensure_dev_cert(&config.certs_dir),
         };
         match paths.and_then(|(cert, key)| tls::CertReloader::load(cert, key)) {
-            Ok(certs) => {
-                Some((tls::server_config(certs.resolver(), config.session_cache, config.early_data_max, config.http1), certs))
-            }
+            Ok(certs) => Some((
+                tls::server_config(certs.resolver(), config.session_cache, config.early_data_max, config.http1),
+                certs,
+            )),
             Err(e) => return fail(e),
         }
     } else {
