@@ -10,6 +10,7 @@ pub mod config;
 pub mod h1;
 pub mod h2;
 pub mod logging;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod site;

@@ -143,7 +143,7 @@ impl ClosedBy {
         match reason {
             Some(CloseReason::PeerClosed) => ClosedBy::PeerClosed,
             Some(CloseReason::TlsError) => ClosedBy::TlsError,
-            Some(CloseReason::NoH2) => ClosedBy::NoProtocol,
+            Some(CloseReason::NoProtocol) => ClosedBy::NoProtocol,
             Some(CloseReason::ProtocolError) => ClosedBy::ProtocolError,
             Some(CloseReason::HandshakeTimeout) => ClosedBy::HandshakeTimeout,
             Some(CloseReason::HeaderTimeout) => ClosedBy::HeaderTimeout,

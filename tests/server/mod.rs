@@ -128,6 +128,16 @@ impl Server {
         Server { child, tls, h2c, certs, content, stderr: rx, start_line: line, before_start }
     }
 
+    /// The `/metrics` address in the start-up line
+    /// (`metrics=http://ADDR/metrics`), for a server started with
+    /// `--metrics-listen`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        const KEY: &str = "metrics=http://";
+        let line = &self.start_line;
+        let at = line.find(KEY).unwrap_or_else(|| panic!("no {KEY} in {line:?}")) + KEY.len();
+        line[at..].split('/').next().unwrap().parse().unwrap()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
