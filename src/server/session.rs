@@ -537,9 +537,10 @@ impl Session {
     }
 
     /// Whether output is waiting to be filled into a send (protocol or
-    /// TLS bytes not yet handed to the worker).
+    /// TLS bytes not yet handed to the worker, or response body held back
+    /// by the peer's flow-control windows).
     pub fn output_pending(&self) -> bool {
-        if !self.raw_out.is_empty() || self.app.has_output() {
+        if !self.raw_out.is_empty() || self.app.has_output() || self.window_blocked_since.is_some() {
             return true;
         }
         matches!(&self.transport, Transport::Tls(conn) if conn.wants_write())

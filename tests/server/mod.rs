@@ -94,6 +94,9 @@ impl Server {
         let certs = TempDir::new("certs");
         let content = (!extra.contains(&"--content")).then(test_content);
         let mut cmd = Command::new(BIN);
+        // The start-up line is logged at info: a RUST_LOG from the caller's
+        // shell (say `warn`) would hide it.
+        cmd.env_remove("RUST_LOG");
         cmd.args(["--listen", "127.0.0.1:0", "--h2c-listen", "127.0.0.1:0", "--workers", "2"]);
         // h2ring refuses `--certs-dir` next to `--cert`/`--key`.
         if !extra.contains(&"--cert") {
