@@ -237,6 +237,19 @@ impl Connection {
         n
     }
 
+    /// Appends queued output to `out` until it holds `limit` bytes (no
+    /// zeroed scratch buffer in between); returns how many bytes it added.
+    pub fn append_output(&mut self, out: &mut Vec<u8>, limit: usize) -> usize {
+        let before = out.len();
+        while out.len() < limit {
+            let Some(piece) = self.out.front() else { break };
+            let k = piece.data.len().min(limit - out.len());
+            out.extend_from_slice(&piece.data[..k]);
+            self.consume_front(k);
+        }
+        out.len() - before
+    }
+
     /// The queued output as it stands, for a vectored write without the
     /// copy of [`Connection::write_output`]; report what was written with
     /// [`Connection::consume_output`].

@@ -68,6 +68,16 @@ impl AppConn {
         }
     }
 
+    /// Appends output to `out` until it holds `limit` bytes (plaintext
+    /// transports: the send buffer itself, never zeroed first).
+    pub fn append_output(&mut self, out: &mut Vec<u8>, limit: usize) -> usize {
+        match self {
+            Self::Pending => 0,
+            Self::H2(h2) => h2.append_output(out, limit),
+            Self::H1(h1) => h1.conn.append_output(out, limit),
+        }
+    }
+
     /// The protocol has said its last (GOAWAY exchanged, or HTTP/1.1 done
     /// with `connection: close`): close once output is out.
     pub fn is_closed(&self) -> bool {

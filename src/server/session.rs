@@ -394,12 +394,11 @@ impl Session {
                     self.answered += respond::pump(app, responder, false);
                 }
                 while out.len() < limit && app.has_output() {
-                    let start = out.len();
                     make_room(out, RECORD_PLAINTEXT, ceiling);
-                    out.resize(start + RECORD_PLAINTEXT, 0);
-                    let n = app.write_output(&mut out[start..]);
-                    out.truncate(start + n);
-                    if n == 0 {
+                    // Straight into the send buffer, one 16 KiB step at a
+                    // time so the buffer grows as `make_room` allows.
+                    let step = (out.len() + RECORD_PLAINTEXT).min(limit);
+                    if app.append_output(out, step) == 0 {
                         break;
                     }
                     if self.close.is_none() {

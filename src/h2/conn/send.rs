@@ -174,18 +174,31 @@ impl Connection {
     /// or more keeps DATA frames full-sized. A `dst` of 9 bytes or less has
     /// no room for a DATA frame, so it may get nothing while body is pending.
     pub fn write_output(&mut self, dst: &mut [u8]) -> usize {
-        let mut n = 0;
+        let mut sink = SliceSink { dst, n: 0 };
+        self.write_into(&mut sink);
+        sink.n
+    }
+
+    /// Like [`Connection::write_output`], but appends to `out` until it
+    /// holds `limit` bytes: a send buffer is filled without first being
+    /// zeroed (a plaintext connection has no TLS record to fill).
+    pub fn append_output(&mut self, out: &mut Vec<u8>, limit: usize) -> usize {
+        let before = out.len();
+        self.write_into(&mut VecSink { out, limit });
+        out.len() - before
+    }
+
+    fn write_into(&mut self, sink: &mut impl Sink) {
         loop {
             let pending = &self.out[self.out_pos..];
-            let k = pending.len().min(dst.len() - n);
-            dst[n..n + k].copy_from_slice(&pending[..k]);
-            n += k;
+            let k = pending.len().min(sink.room());
+            sink.put(&pending[..k]);
             self.out_pos += k;
             if self.out_pos == self.out.len() {
                 self.out.clear();
                 self.out_pos = 0;
             }
-            if n == dst.len() || self.phase == Phase::Failed || !self.write_data_frame(dst, &mut n) {
+            if sink.room() == 0 || self.phase == Phase::Failed || !self.write_data_frame(sink) {
                 break;
             }
         }
@@ -193,14 +206,13 @@ impl Connection {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
-        n
     }
 
     /// Writes one DATA frame for the next stream in the queue; false when
-    /// no stream can send or `dst` has no room.
-    fn write_data_frame(&mut self, dst: &mut [u8], n: &mut usize) -> bool {
+    /// no stream can send or `sink` has no room.
+    fn write_data_frame(&mut self, sink: &mut impl Sink) -> bool {
         loop {
-            let space = dst.len() - *n;
+            let space = sink.room();
             if space <= FRAME_HEADER_LEN || self.conn_send_window.available() == 0 {
                 return false;
             }
@@ -224,10 +236,8 @@ impl Connection {
                 flags: if end_stream { flags::END_STREAM } else { 0 },
                 stream_id: id,
             };
-            let at = *n;
-            dst[at..at + FRAME_HEADER_LEN].copy_from_slice(&header.encode());
-            dst[at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + len].copy_from_slice(&s.body[..len]);
-            *n += FRAME_HEADER_LEN + len;
+            sink.put(&header.encode());
+            sink.put(&s.body[..len]);
             s.body.advance(len);
             s.send_window.consume(len as u32);
             self.conn_send_window.consume(len as u32);
@@ -238,6 +248,45 @@ impl Connection {
             }
             return true;
         }
+    }
+}
+
+/// Where [`Connection::write_into`] puts bytes: a caller's slice, or a
+/// growing buffer up to a limit.
+trait Sink {
+    fn room(&self) -> usize;
+    /// `bytes.len() <= self.room()`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+struct SliceSink<'a> {
+    dst: &'a mut [u8],
+    n: usize,
+}
+
+impl Sink for SliceSink<'_> {
+    fn room(&self) -> usize {
+        self.dst.len() - self.n
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.dst[self.n..self.n + bytes.len()].copy_from_slice(bytes);
+        self.n += bytes.len();
+    }
+}
+
+struct VecSink<'a> {
+    out: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl Sink for VecSink<'_> {
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.out.len())
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 }
 
