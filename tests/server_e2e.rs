@@ -225,3 +225,51 @@ fn sqpoll_mode_serves_and_says_so() {
         assert!(body == big_body());
     });
 }
+
+/// Workers pin to the CPUs the process was given (`taskset`, a cpuset,
+/// systemd's `CPUAffinity=`), not to CPU numbers counted from 0.
+#[test]
+fn workers_pin_inside_the_inherited_cpu_mask() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 || std::process::Command::new("taskset").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none() || cpus < 2, "taskset (util-linux) is missing");
+        eprintln!("SKIPPED: needs taskset and 2 CPUs");
+        return;
+    }
+    let certs = server::TempDir::new("pin-certs");
+    let mut child = std::process::Command::new("taskset")
+        .args(["-c", "1", server::BIN, "--listen", "127.0.0.1:0", "--workers", "2", "--tuning", "off"])
+        .arg("--certs-dir")
+        .arg(&certs.0)
+        .env_remove("RUST_LOG")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    server::wait_for_start_line(&rx);
+    let mut workers = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.starts_with("h2ring-worker") {
+            let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+            let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim();
+            workers.push((name.trim().to_string(), allowed.to_string()));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    workers.sort();
+    assert_eq!(
+        workers,
+        [("h2ring-worker-0".to_string(), "1".to_string()), ("h2ring-worker-1".to_string(), "1".to_string())]
+    );
+}

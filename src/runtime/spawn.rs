@@ -80,9 +80,25 @@ fn bind_all(addr: SocketAddr, workers: usize) -> Result<Vec<TcpListener>, StartE
     Ok(all)
 }
 
+/// The CPUs this process may run on (its affinity mask, as set by
+/// `taskset`, systemd's `CPUAffinity=` or a container's cpuset), in
+/// order; empty if the mask cannot be read.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; `set` is a live cpu_set_t of
+    // the size we pass, which the kernel fills in.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET reads one bit of the live `set`; every index is
+    // below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
+}
+
 /// Pins the calling thread to one CPU, so each worker keeps its caches
-/// and its ring's memory local. Failure (e.g. a restricted cpuset) only
-/// costs locality.
+/// and its ring's memory local. Failure only costs locality.
 fn pin_to_cpu(cpu: usize) {
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -128,7 +144,9 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
             }
         }
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Worker i goes to the i-th CPU the process may use, not to CPU i:
+    // under `taskset -c 2,3` or a cpuset, CPU 0 may not be ours at all.
+    let cpus = allowed_cpus();
     let mut running = Running {
         tls_addrs,
         h2c_addrs,
@@ -146,10 +164,13 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
         let thread_waker = waker.clone();
         let thread_shared = shared.clone();
         let opts = opts.clone();
+        let cpu = cpus.get(index % cpus.len().max(1)).copied();
         let thread = std::thread::Builder::new()
             .name(format!("h2ring-worker-{index}"))
             .spawn(move || {
-                pin_to_cpu(index % cpus);
+                if let Some(cpu) = cpu {
+                    pin_to_cpu(cpu);
+                }
                 worker_main(index, listeners, &thread_waker, &opts, attach_to, &thread_shared, ready_tx)
             })
             .map_err(StartError::Thread)?;
