@@ -1,7 +1,10 @@
 //! Header block encoding (RFC 7541 §6) with a policy suited to a server.
 
+mod index;
+
+use self::index::{FieldKeys, IndexedTable};
 use super::integer::encode_integer;
-use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, name_hash, static_lookup};
+use super::table::{ENTRY_OVERHEAD, STATIC_LEN, name_hash, static_lookup};
 use super::{DEFAULT_TABLE_SIZE, huffman};
 
 /// How a literal field is represented (§6.2).
@@ -40,7 +43,7 @@ const SHORT_COOKIE: usize = 20;
 /// Encoding side of one HPACK compression context (one per connection).
 #[derive(Clone, Debug)]
 pub struct HpackEncoder {
-    table: DynamicTable,
+    table: IndexedTable,
     /// Most table we are willing to use.
     own_limit: usize,
     /// Size updates owed to the peer at the start of the next block.
@@ -134,7 +137,7 @@ impl HpackEncoder {
     /// [`new`](Self::new) and [`set_max_table_size`](Self::set_max_table_size).
     pub fn with_table_size(size: usize) -> Self {
         Self {
-            table: DynamicTable::new(size),
+            table: IndexedTable::new(size),
             own_limit: size,
             pending: None,
             huffman: HuffmanPolicy::Shorter,
@@ -157,7 +160,7 @@ impl HpackEncoder {
                 p.min = p.min.min(target);
                 p.last = target;
             }
-            None if target != self.table.capacity() => {
+            None if target != self.table.table().capacity() => {
                 self.pending = Some(PendingUpdate { min: target, last: target });
             }
             None => {}
@@ -166,17 +169,17 @@ impl HpackEncoder {
 
     /// Current dynamic table size in octets (§4.1).
     pub fn table_size(&self) -> usize {
-        self.table.size()
+        self.table.table().size()
     }
 
     /// Dynamic table entries, newest (HPACK index 62) first.
     pub fn dynamic_table(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
-        self.table.iter()
+        self.table.table().iter()
     }
 
     /// Capacities of all owned buffers (tests check they stop growing).
     #[cfg(test)]
-    pub(crate) fn buffer_capacities(&self) -> (usize, usize) {
+    pub(crate) fn buffer_capacities(&self) -> (usize, usize, usize) {
         self.table.buffer_capacities()
     }
 
@@ -194,11 +197,11 @@ impl HpackEncoder {
     /// called in the middle of a block.
     pub fn begin_block(&mut self, dst: &mut Vec<u8>) {
         let Some(p) = self.pending.take() else { return };
-        if p.min < self.table.capacity() {
+        if p.min < self.table.table().capacity() {
             encode_integer(p.min, 5, 0x20, dst);
             self.table.set_capacity(p.min);
         }
-        if p.last != self.table.capacity() {
+        if p.last != self.table.table().capacity() {
             encode_integer(p.last, 5, 0x20, dst);
             self.table.set_capacity(p.last);
         }
@@ -217,7 +220,9 @@ impl HpackEncoder {
     pub fn encode_field(&mut self, name: &[u8], value: &[u8], dst: &mut Vec<u8>) {
         let indexing = if is_sensitive(name, value) {
             Indexing::Never
-        } else if (name.len() + value.len() + ENTRY_OVERHEAD).saturating_mul(LARGE_FRACTION) > self.table.capacity() {
+        } else if (name.len() + value.len() + ENTRY_OVERHEAD).saturating_mul(LARGE_FRACTION)
+            > self.table.table().capacity()
+        {
             Indexing::Without
         } else {
             Indexing::Incremental
@@ -234,35 +239,52 @@ impl HpackEncoder {
 
     /// `adaptive`: an `Incremental` literal may be downgraded to `Without`
     /// when its name class has not been paying off (see [`NameStats`]).
-    fn encode_inner(&mut self, name: &[u8], value: &[u8], mut indexing: Indexing, adaptive: bool, dst: &mut Vec<u8>) {
+    #[inline]
+    fn encode_inner(&mut self, name: &[u8], value: &[u8], indexing: Indexing, adaptive: bool, dst: &mut Vec<u8>) {
         self.begin_block(dst);
         let hash = name_hash(name);
+        let keys = FieldKeys::new(hash, value);
+        // The dynamic table first: a server's repeated fields are found
+        // there. It never holds a field that the static table has (those
+        // are sent as static indices, never inserted), so looking there
+        // first cannot pick a longer index than the static one.
+        if indexing != Indexing::Never
+            && let Some(i) = self.table.find_field(name, value, keys)
+        {
+            self.stats[hash % STATS_BUCKETS].hit();
+            encode_index(STATIC_LEN + 1 + i, dst);
+            return;
+        }
+        self.encode_uncached(name, value, hash, keys, indexing, adaptive, dst);
+    }
+
+    /// The rest of [`encode_inner`](Self::encode_inner), once the field is
+    /// not in the dynamic table (or must not be sent as an index): rare once
+    /// a connection is warm, so kept out of the hot path's registers.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn encode_uncached(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        hash: usize,
+        keys: FieldKeys,
+        mut indexing: Indexing,
+        adaptive: bool,
+        dst: &mut Vec<u8>,
+    ) {
         let st = static_lookup(name, hash, value);
         if indexing != Indexing::Never
             && let Some(i) = st.exact
         {
-            encode_integer(i, 7, 0x80, dst);
+            encode_index(i, dst);
             return;
         }
-        // Only scan the dynamic table if it can still help.
-        let (dyn_exact, dyn_name) = if indexing != Indexing::Never || st.name.is_none() {
-            self.table.find(name, hash, value)
-        } else {
-            (None, None)
-        };
-        let stats = &mut self.stats[hash % STATS_BUCKETS];
-        if indexing != Indexing::Never
-            && let Some(i) = dyn_exact
-        {
-            stats.hit();
-            encode_integer(STATIC_LEN + 1 + i, 7, 0x80, dst);
-            return;
-        }
-        if adaptive && indexing == Indexing::Incremental && !stats.admit() {
+        if adaptive && indexing == Indexing::Incremental && !self.stats[hash % STATS_BUCKETS].admit() {
             indexing = Indexing::Without;
         }
         // Prefer a static name: its index is stable and usually smaller.
-        let name_index = st.name.or(dyn_name.map(|i| STATIC_LEN + 1 + i));
+        let name_index = st.name.or_else(|| self.table.find_name(name, keys).map(|i| STATIC_LEN + 1 + i));
         let (prefix, flags) = match indexing {
             Indexing::Incremental => (6, 0x40),
             Indexing::Without => (4, 0x00),
@@ -278,7 +300,7 @@ impl HpackEncoder {
         self.encode_string(value, dst);
         if indexing == Indexing::Incremental {
             // Inserted after computing name_index: indices shift on insert.
-            self.table.insert(name, value, hash);
+            self.table.insert(name, value, hash, keys);
         }
     }
 
@@ -321,6 +343,16 @@ impl HpackEncoder {
                 dst.extend_from_slice(s);
             }
         }
+    }
+}
+
+/// An indexed field (§6.1): one octet for the static table and the 65
+/// newest dynamic entries, the common case, without the general loop.
+#[inline]
+fn encode_index(index: usize, dst: &mut Vec<u8>) {
+    match u8::try_from(index) {
+        Ok(i) if i < 0x7f => dst.push(0x80 | i),
+        _ => encode_integer(index, 7, 0x80, dst),
     }
 }
 

@@ -82,27 +82,35 @@ pub(crate) struct StaticMatch {
     pub name: Option<usize>,
 }
 
-/// Hash of a header name, for [`static_lookup`], [`DynamicTable::find`]
-/// and the encoder's per-name statistics (computed once per field). It
+/// Hash of a header name, for [`static_lookup`], the encoder's index of its
+/// dynamic table and its per-name statistics (computed once per field). It
 /// reads the length and the first and last 8 octets, which tell apart all
 /// static names and the usual others without walking every byte.
 pub(crate) const fn name_hash(name: &[u8]) -> usize {
     let len = name.len() as u64;
     let (head, tail) = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
         (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
-        _ => {
-            let mut v = 0u64;
-            let mut i = 0;
-            while i < name.len() {
-                v |= (name[i] as u64) << (8 * i);
-                i += 1;
-            }
-            (v, 0)
-        }
+        _ => (short_word(name), 0),
     };
     let mut h = (head ^ len.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     h = (h ^ (h >> 32) ^ tail).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     (h ^ (h >> 29)) as usize
+}
+
+/// The octets of a name shorter than 8 as a little-endian word, zero-padded:
+/// from 4 octets on, two overlapping 4-octet loads instead of a loop.
+const fn short_word(name: &[u8]) -> u64 {
+    if let (Some(lo), Some(hi)) = (name.first_chunk::<4>(), name.last_chunk::<4>()) {
+        let hi = u32::from_le_bytes(*hi) as u64;
+        return u32::from_le_bytes(*lo) as u64 | hi << (8 * (name.len() - 4));
+    }
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < name.len() {
+        v |= (name[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
 }
 
 /// Finds `name` (and `value`) in the static table without scanning it: an
@@ -179,8 +187,8 @@ static NAME_RUN: [u8; STATIC_LEN] = {
 /// Where an entry's bytes live in [`DynamicTable::bytes`].
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    /// `name_hash(name)` truncated, checked before comparing names.
-    hash: u32,
+    /// `name_hash(name)` as given to [`DynamicTable::insert`].
+    hash: usize,
     start: usize,
     name_len: usize,
     value_len: usize,
@@ -233,44 +241,31 @@ impl DynamicTable {
         self.entries.iter().rev().map(|s| self.slot_bytes(s))
     }
 
+    /// Entries oldest first, with the name hash each was inserted with (for
+    /// the encoder to rebuild its index without rehashing names).
+    pub(crate) fn iter_oldest_first(&self) -> impl Iterator<Item = (&[u8], &[u8], usize)> + '_ {
+        self.entries.iter().map(|s| {
+            let (name, value) = self.slot_bytes(s);
+            (name, value, s.hash)
+        })
+    }
+
     fn slot_bytes(&self, s: &Slot) -> (&[u8], &[u8]) {
         let name_end = s.start + s.name_len;
         let value_end = name_end + s.value_len;
         (&self.bytes[s.start..name_end], &self.bytes[name_end..value_end])
     }
 
-    /// Looks for `name`/`value` among the entries, newest first (the newest
-    /// has the smallest index, so the shortest encoding). Returns the 0-based
-    /// dynamic index of an exact match, or else of the newest name match.
-    /// The name hash is compared before any bytes, so other names cost one
-    /// compare each. `hash` is [`name_hash`]`(name)`.
-    pub(crate) fn find(&self, name: &[u8], hash: usize, value: &[u8]) -> (Option<usize>, Option<usize>) {
-        let mut name_match = None;
-        for (i, s) in self.entries.iter().rev().enumerate() {
-            if s.hash != hash as u32 || s.name_len != name.len() {
-                continue;
-            }
-            let name_end = s.start + s.name_len;
-            if &self.bytes[s.start..name_end] != name {
-                continue;
-            }
-            if s.value_len == value.len() && &self.bytes[name_end..name_end + s.value_len] == value {
-                return (Some(i), Some(*name_match.get_or_insert(i)));
-            }
-            name_match.get_or_insert(i);
-        }
-        (None, name_match)
-    }
-
     /// Adds an entry (§4.4): evicts from the oldest end until it fits; an
-    /// entry larger than the capacity empties the table and is not added.
-    /// `hash` is [`name_hash`]`(name)`, kept for [`find`](Self::find); a
-    /// table that is never searched (the decoder's) may pass 0.
-    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8], hash: usize) {
+    /// entry larger than the capacity empties the table and is not added
+    /// (returns false). `hash` is [`name_hash`]`(name)`, kept for the
+    /// encoder's index (see [`iter_oldest_first`](Self::iter_oldest_first));
+    /// a table that is never searched (the decoder's) may pass 0.
+    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8], hash: usize) -> bool {
         let entry_size = name.len() + value.len() + ENTRY_OVERHEAD;
         if entry_size > self.capacity {
             self.clear();
-            return;
+            return false;
         }
         self.evict_to(self.capacity - entry_size);
         let need = name.len() + value.len();
@@ -280,8 +275,9 @@ impl DynamicTable {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(name);
         self.bytes.extend_from_slice(value);
-        self.entries.push_back(Slot { hash: hash as u32, start, name_len: name.len(), value_len: value.len() });
+        self.entries.push_back(Slot { hash, start, name_len: name.len(), value_len: value.len() });
         self.size += entry_size;
+        true
     }
 
     /// Applies a new maximum size (§4.3): evicts until the table fits.
@@ -364,6 +360,15 @@ mod tests {
     }
 
     #[test]
+    fn short_names_read_as_zero_padded_words() {
+        let name = b"abcdefg";
+        for len in 0..8 {
+            let want = name[..len].iter().enumerate().fold(0u64, |v, (i, &b)| v | u64::from(b) << (8 * i));
+            assert_eq!(short_word(&name[..len]), want, "{len} octets");
+        }
+    }
+
+    #[test]
     fn static_name_index_probes_are_short() {
         for &(name, _) in &STATIC_TABLE {
             let mut slot = name_hash(name) & (NAME_SLOTS - 1);
@@ -412,9 +417,10 @@ mod tests {
             assert_eq!(sum, t.size());
             assert!(t.size() <= 256);
         }
-        assert_eq!(t.find(b"name", name_hash(b"name"), b"9999"), (Some(0), Some(0)));
-        assert_eq!(t.find(b"name", name_hash(b"name"), b"9998"), (Some(1), Some(0)));
-        assert_eq!(t.find(b"name", name_hash(b"name"), b"nope"), (None, Some(0)));
-        assert_eq!(t.find(b"other", name_hash(b"other"), b"9999"), (None, None));
+        let oldest_first: Vec<_> = t.iter_oldest_first().collect();
+        assert_eq!(oldest_first.len(), t.len());
+        assert_eq!(oldest_first.last(), Some(&(&b"name"[..], &b"9999"[..], name_hash(b"name"))));
+        assert!(!t.insert(b"name", &[b'x'; 300], 0), "larger than the table: not added");
+        assert_eq!((t.len(), t.iter_oldest_first().count()), (0, 0));
     }
 }
