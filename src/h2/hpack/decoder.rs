@@ -1,5 +1,11 @@
 //! Header block decoding (RFC 7541 §3, §6).
 
+mod field_check;
+
+use std::collections::VecDeque;
+
+pub use field_check::FieldCheck;
+
 use super::integer::decode_integer;
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE};
 use super::{DEFAULT_TABLE_SIZE, DecodeError, huffman};
@@ -35,7 +41,7 @@ pub struct HeaderField<'a> {
 /// Decoding side of one HPACK compression context (one per connection).
 #[derive(Clone, Debug)]
 pub struct HpackDecoder {
-    table: DynamicTable,
+    table: CheckedTable,
     /// SETTINGS_HEADER_TABLE_SIZE in force (advertised and acknowledged).
     max_table_size: usize,
     /// Set when the limit dropped below the size the peer's encoder was
@@ -43,6 +49,48 @@ pub struct HpackDecoder {
     required_update: Option<usize>,
     /// Huffman output and copied names; reused so steady state doesn't allocate.
     scratch: Vec<u8>,
+}
+
+/// The dynamic table, and beside it the [`FieldCheck`] of each entry, made
+/// when the entry was inserted.
+#[derive(Clone, Debug)]
+struct CheckedTable {
+    entries: DynamicTable,
+    /// One per entry of `entries`, in the same order (newest at the back).
+    checks: VecDeque<FieldCheck>,
+}
+
+impl CheckedTable {
+    fn new(capacity: usize) -> Self {
+        Self { entries: DynamicTable::new(capacity), checks: VecDeque::new() }
+    }
+
+    fn insert(&mut self, name: &[u8], value: &[u8], check: FieldCheck) {
+        // The decoder's table is never searched: no name hash.
+        self.entries.insert(name, value, 0);
+        self.checks.push_back(check);
+        self.drop_evicted_checks();
+    }
+
+    fn set_capacity(&mut self, capacity: usize) {
+        self.entries.set_capacity(capacity);
+        self.drop_evicted_checks();
+    }
+
+    /// Evictions take the oldest entries (RFC 7541 §4.4), and an entry too
+    /// large for the table empties it without being added, so the entries
+    /// left are the newest ones: the checks at the back.
+    fn drop_evicted_checks(&mut self) {
+        let evicted = self.checks.len().saturating_sub(self.entries.len());
+        self.checks.drain(..evicted);
+    }
+
+    /// Entry by 0-based dynamic index (0 = newest, HPACK index 62).
+    fn get(&self, index: usize) -> Option<(&[u8], &[u8], FieldCheck)> {
+        let (name, value) = self.entries.get(index)?;
+        let check = *self.checks.get(self.checks.len().checked_sub(index + 1)?)?;
+        Some((name, value, check))
+    }
 }
 
 /// Where a decoded name or value lives until the callback.
@@ -103,7 +151,7 @@ impl HpackDecoder {
     /// [`set_max_table_size`]: Self::set_max_table_size
     pub fn new(max_table_size: usize) -> Self {
         Self {
-            table: DynamicTable::new(max_table_size.min(DEFAULT_TABLE_SIZE)),
+            table: CheckedTable::new(max_table_size.min(DEFAULT_TABLE_SIZE)),
             max_table_size,
             required_update: None,
             scratch: Vec::new(),
@@ -119,7 +167,7 @@ impl HpackDecoder {
     /// must send evicts at least as much, oldest first.
     pub fn set_max_table_size(&mut self, max: usize) {
         self.max_table_size = max;
-        if max < self.table.capacity() {
+        if max < self.table.entries.capacity() {
             self.required_update = Some(self.required_update.map_or(max, |m| m.min(max)));
             self.table.set_capacity(max);
         }
@@ -127,24 +175,24 @@ impl HpackDecoder {
 
     /// Current dynamic table size in octets (§4.1).
     pub fn table_size(&self) -> usize {
-        self.table.size()
+        self.table.entries.size()
     }
 
     /// Current maximum dynamic table size, as last set by the peer (§4.2).
     pub fn table_capacity(&self) -> usize {
-        self.table.capacity()
+        self.table.entries.capacity()
     }
 
     /// Dynamic table entries, newest (HPACK index 62) first.
     pub fn dynamic_table(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
-        self.table.iter()
+        self.table.entries.iter()
     }
 
     /// Capacities of all owned buffers (tests check they stop growing).
     #[cfg(test)]
-    pub(crate) fn buffer_capacities(&self) -> [usize; 3] {
-        let (a, b) = self.table.buffer_capacities();
-        [a, b, self.scratch.capacity()]
+    pub(crate) fn buffer_capacities(&self) -> [usize; 4] {
+        let (a, b) = self.table.entries.buffer_capacities();
+        [a, b, self.table.checks.capacity(), self.scratch.capacity()]
     }
 
     /// Decodes one complete header block, calling `on_header` for each field
@@ -160,6 +208,19 @@ impl HpackDecoder {
     /// Any other error leaves the decoder in an unspecified (but safe) state:
     /// the connection must be closed with COMPRESSION_ERROR.
     pub fn decode<F: FnMut(HeaderField<'_>)>(
+        &mut self,
+        block: &[u8],
+        limits: DecodeLimits,
+        mut on_header: F,
+    ) -> Result<(), DecodeError> {
+        self.decode_checked(block, limits, |field, _| on_header(field))
+    }
+
+    /// [`decode`](Self::decode), with each field's [`FieldCheck`] (RFC 9113
+    /// §8.2.1 syntax): made once per literal, and kept with each dynamic
+    /// table entry, so a field that is referenced by index (as browsers
+    /// send most of theirs) is not scanned again.
+    pub fn decode_checked<F: FnMut(HeaderField<'_>, FieldCheck)>(
         &mut self,
         block: &[u8],
         limits: DecodeLimits,
@@ -199,9 +260,9 @@ impl HpackDecoder {
             if first & 0x80 != 0 {
                 let (index, n) = decode_integer(&block[pos..], 7)?;
                 pos += n;
-                let (name, value) = lookup(table, index)?;
+                let (name, value, check) = lookup(table, index)?;
                 if budget.admit(name.len(), value.len()) {
-                    on_header(HeaderField { name, value, sensitive: false });
+                    on_header(HeaderField { name, value, sensitive: false }, check);
                 }
                 continue;
             }
@@ -221,7 +282,7 @@ impl HpackDecoder {
             let mut name = match index {
                 0 => read_string(block, &mut pos, scratch, materialise)?,
                 i if i <= STATIC_LEN => Src::Static(STATIC_TABLE[i - 1].0),
-                i if i - STATIC_LEN <= table.len() => Src::Dynamic(i - STATIC_LEN - 1),
+                i if i - STATIC_LEN <= table.entries.len() => Src::Dynamic(i - STATIC_LEN - 1),
                 _ => return Err(DecodeError::InvalidIndex),
             };
             let value = read_string(block, &mut pos, scratch, materialise)?;
@@ -230,21 +291,26 @@ impl HpackDecoder {
                 continue;
             }
 
+            let mut check = None;
             if kind == Literal::Incremental {
                 // §4.4: the referenced name may be evicted by this very
                 // insertion, so copy it out of the table first.
                 if let Src::Dynamic(i) = name {
                     let start = scratch.len();
-                    let (n, _) = table.get(i).ok_or(DecodeError::InvalidIndex)?;
+                    let (n, _, _) = table.get(i).ok_or(DecodeError::InvalidIndex)?;
                     scratch.extend_from_slice(n);
                     name = Src::Scratch(start, scratch.len());
                 }
-                table.insert(local(name, block, scratch), local(value, block, scratch), 0);
+                let (n, v) = (local(name, block, scratch), local(value, block, scratch));
+                let c = FieldCheck::of(n, v);
+                table.insert(n, v, c);
+                check = Some(c);
             }
-            let name = resolve(name, block, scratch, table);
-            let value = resolve(value, block, scratch, table);
+            let name = resolve(name, block, scratch, &table.entries);
+            let value = resolve(value, block, scratch, &table.entries);
             if budget.admit(name.len(), value.len()) {
-                on_header(HeaderField { name, value, sensitive: kind == Literal::Never });
+                let check = check.unwrap_or_else(|| FieldCheck::of(name, value));
+                on_header(HeaderField { name, value, sensitive: kind == Literal::Never }, check);
             }
         }
 
@@ -260,10 +326,13 @@ impl HpackDecoder {
 
 /// Resolves an HPACK index (§2.3.3) without copying.
 #[inline]
-fn lookup(table: &DynamicTable, index: usize) -> Result<(&[u8], &[u8]), DecodeError> {
+fn lookup(table: &CheckedTable, index: usize) -> Result<(&[u8], &[u8], FieldCheck), DecodeError> {
     match index {
         0 => Err(DecodeError::InvalidIndex),
-        i if i <= STATIC_LEN => Ok(STATIC_TABLE[i - 1]),
+        i if i <= STATIC_LEN => {
+            let (name, value) = STATIC_TABLE[i - 1];
+            Ok((name, value, FieldCheck::of_static(i)))
+        }
         i => table.get(i - STATIC_LEN - 1).ok_or(DecodeError::InvalidIndex),
     }
 }

@@ -17,7 +17,7 @@ mod table;
 
 use std::fmt;
 
-pub use decoder::{DecodeLimits, HeaderField, HpackDecoder};
+pub use decoder::{DecodeLimits, FieldCheck, HeaderField, HpackDecoder};
 pub(crate) use encoder::format_decimal;
 pub use encoder::{HpackEncoder, HuffmanPolicy, Indexing};
 

@@ -133,6 +133,52 @@ fn name_reference_to_entry_evicted_by_the_insert() {
 }
 
 #[test]
+fn checks_follow_their_entries_through_evictions() {
+    fn checked(dec: &mut HpackDecoder, block: &[u8]) -> Vec<(Vec<u8>, FieldCheck)> {
+        let mut out = Vec::new();
+        dec.decode_checked(block, DecodeLimits::UNLIMITED, |f, c| out.push((f.value.to_vec(), c))).unwrap();
+        out
+    }
+    let good = FieldCheck { name_ok: true, value_ok: true };
+    let bad_value = FieldCheck { name_ok: true, value_ok: false };
+    let bad_name = FieldCheck { name_ok: false, value_ok: true };
+    // Room for three entries of 34 octets.
+    let mut dec = HpackDecoder::new(110);
+    let mut b = Vec::new();
+    lit_inc(b"a", b"1", &mut b);
+    lit_inc(b"b", b"\0", &mut b);
+    lit_inc(b"C", b"3", &mut b);
+    assert_eq!(checked(&mut dec, &b), [(b"1".to_vec(), good), (b"\0".to_vec(), bad_value), (b"3".to_vec(), bad_name)]);
+    // Indexed: 62 is the newest.
+    let refs = checked(&mut dec, &[0xbe, 0xbf, 0xc0, 0x82]);
+    assert_eq!(refs.iter().map(|r| r.1).collect::<Vec<_>>(), [bad_name, bad_value, good, FieldCheck::of_static(2)]);
+    // A fourth entry evicts "a: 1"; "d: 4" is now 62.
+    let mut b = Vec::new();
+    lit_inc(b"d", b"4", &mut b);
+    checked(&mut dec, &b);
+    let refs = checked(&mut dec, &[0xbe, 0xbf, 0xc0]);
+    assert_eq!(refs, [(b"4".to_vec(), good), (b"3".to_vec(), bad_name), (b"\0".to_vec(), bad_value)]);
+    // A size update that keeps one entry, then an entry too large for the
+    // table, which empties it (§4.4).
+    let mut b = Vec::new();
+    size_update(40, &mut b);
+    b.push(0xbe);
+    assert_eq!(checked(&mut dec, &b), [(b"4".to_vec(), good)]);
+    let mut b = Vec::new();
+    lit_inc(b"e", &[b'x'; 20], &mut b);
+    checked(&mut dec, &b);
+    assert_eq!(dec.dynamic_table().len(), 0);
+    assert_eq!(dec.table.checks.len(), 0);
+    let mut b = Vec::new();
+    lit_inc(b"f", b" 6", &mut b);
+    b.push(0xbe);
+    assert_eq!(checked(&mut dec, &b), [(b" 6".to_vec(), bad_value), (b" 6".to_vec(), bad_value)]);
+    // Our limit lowered (SETTINGS acknowledged): entries and checks go together.
+    dec.set_max_table_size(0);
+    assert_eq!((dec.dynamic_table().len(), dec.table.checks.len()), (0, 0));
+}
+
+#[test]
 fn malformed_blocks() {
     let dec = HpackDecoder::new(4096);
     let cases: &[(&[u8], DecodeError)] = &[
@@ -269,8 +315,11 @@ fn random_input_never_panics() {
                 _ => (r >> 8) as u8,
             });
         }
-        let r = dec.decode(&buf, limits, |f| {
+        // Random bytes make valid and invalid fields alike: every check,
+        // remembered with a table entry or not, is the field's own.
+        let r = dec.decode_checked(&buf, limits, |f, check| {
             assert!(f.name.len() + f.value.len() <= 8192);
+            assert_eq!(check, FieldCheck::of(f.name, f.value), "{f:?}");
         });
         results[usize::from(r.is_ok())] += 1;
         if (r.is_err() && !r.unwrap_err().is_limit()) || i % 97 == 0 {
