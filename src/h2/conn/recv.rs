@@ -371,13 +371,13 @@ impl Connection {
         &mut self,
         block: &[u8],
         trailers: bool,
-    ) -> Result<(RequestHead, Result<(), BlockProblem>), H2Error> {
+    ) -> Result<(Box<RequestHead>, Result<(), BlockProblem>), H2Error> {
         let mut builder = HeadBuilder::new(self.head_pool.pop().unwrap_or_default(), trailers);
         let limits = DecodeLimits {
             max_list_size: self.cfg.max_header_list_size as usize,
             max_header_count: self.cfg.max_header_count,
         };
-        match self.decoder.decode(block, limits, |field| builder.field(field)) {
+        match self.decoder.decode_checked(block, limits, |field, syntax| builder.checked_field(field, syntax)) {
             Ok(()) => {
                 let (head, result) = builder.finish();
                 Ok((head, result.map_err(|_| BlockProblem::Malformed)))

@@ -6,7 +6,7 @@
 //! byte buffer per request; the buffers are recycled by the connection so a
 //! steady stream of requests allocates nothing.
 
-use crate::h2::hpack::HeaderField;
+use crate::h2::hpack::{FieldCheck, HeaderField};
 
 /// The request method, parsed once so that callers (and the 0-RTT rules of
 /// RFC 8470, which only allow safe methods early) can match on it.
@@ -68,6 +68,20 @@ struct FieldSpan {
     value: Span,
 }
 
+/// The fields a server's answer commonly depends on (content negotiation,
+/// RFC 9110 §12.5.3; conditional requests, §13.1; RFC 8470's `early-data`),
+/// located as the block is decoded so that [`RequestHead::header`] finds
+/// them without a scan of every field.
+const LOCATED: [&[u8]; 4] = [b"accept-encoding", b"if-none-match", b"if-modified-since", b"early-data"];
+
+/// `name`'s index in [`LOCATED`]. Slice comparisons rather than a `match`
+/// on byte-string patterns, which compiles to one compare per byte: the
+/// lengths differ, so at most one name is compared, in a few wide loads.
+#[inline]
+fn located_slot(name: &[u8]) -> Option<usize> {
+    LOCATED.iter().position(|&n| n == name)
+}
+
 /// A request's header block (or trailer block), after validation.
 #[derive(Debug)]
 pub struct RequestHead {
@@ -79,6 +93,8 @@ pub struct RequestHead {
     authority: Option<Span>,
     path: Option<Span>,
     host: Option<Span>,
+    /// The first value of each field of [`LOCATED`].
+    located: [Option<Span>; LOCATED.len()],
     content_length: Option<u64>,
     pub(crate) early: EarlyData,
 }
@@ -94,6 +110,7 @@ impl Default for RequestHead {
             authority: None,
             path: None,
             host: None,
+            located: [None; LOCATED.len()],
             content_length: None,
             early: EarlyData::No,
         }
@@ -150,9 +167,16 @@ impl RequestHead {
         self.fields.iter().map(|f| (self.slice(f.name), self.slice(f.value)))
     }
 
-    /// The first regular field with this (lowercase) name.
+    /// The first regular field with this (lowercase) name. The fields
+    /// answers usually read (`accept-encoding`, `if-none-match`,
+    /// `if-modified-since`, `early-data`) were located while decoding; any
+    /// other name is a scan of the fields.
+    #[inline]
     pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
+        match located_slot(name) {
+            Some(i) => self.opt(self.located[i]),
+            None => self.headers().find(|(n, _)| *n == name).map(|(_, v)| v),
+        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -224,51 +248,6 @@ impl Malformed {
     }
 }
 
-/// Byte classes for field names (§8.2.1 forbids 0x00-0x20, 0x41-0x5a and
-/// 0x7f-0xff; a colon only starts a pseudo-header). Also excludes the
-/// separators that RFC 9110 §5.6.2 keeps out of tokens.
-const fn name_table() -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut b = 0x21;
-    while b < 0x7f {
-        t[b] = !matches!(
-            b as u8,
-            b'A'..=b'Z'
-                | b':'
-                | b'"'
-                | b'('
-                | b')'
-                | b','
-                | b'/'
-                | b';'
-                | b'<'
-                | b'='
-                | b'>'
-                | b'?'
-                | b'@'
-                | b'['
-                | b'\\'
-                | b']'
-                | b'{'
-                | b'}'
-        );
-        b += 1;
-    }
-    t
-}
-static NAME_OK: [bool; 256] = name_table();
-
-fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| NAME_OK[b as usize])
-}
-
-fn valid_value(value: &[u8]) -> bool {
-    let ws = |b: &u8| *b == b' ' || *b == b'\t';
-    !value.first().is_some_and(ws)
-        && !value.last().is_some_and(ws)
-        && !value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n')
-}
-
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
@@ -280,29 +259,40 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 /// first violation is kept and later fields are skipped, but the caller
 /// keeps feeding the decoder so the HPACK context stays in sync.
 pub(crate) struct HeadBuilder {
-    head: RequestHead,
+    head: Box<RequestHead>,
     trailers: bool,
     seen_regular: bool,
     error: Option<Malformed>,
 }
 
 impl HeadBuilder {
-    pub(crate) fn new(mut head: RequestHead, trailers: bool) -> Self {
+    /// Starts on `head` (a recycled one, or `RequestHead::default()`),
+    /// emptied first.
+    pub(crate) fn new(head: impl Into<Box<RequestHead>>, trailers: bool) -> Self {
+        let mut head = head.into();
         head.clear();
         Self { head, trailers, seen_regular: false, error: None }
     }
 
+    #[cfg(test)]
     pub(crate) fn field(&mut self, f: HeaderField<'_>) {
+        self.checked_field(f, FieldCheck::of(f.name, f.value));
+    }
+
+    /// [`field`](Self::field) with the syntax already checked, as
+    /// [`HpackDecoder::decode_checked`](crate::h2::hpack::HpackDecoder::decode_checked)
+    /// delivers it.
+    pub(crate) fn checked_field(&mut self, f: HeaderField<'_>, syntax: FieldCheck) {
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.check(f) {
+        if let Err(e) = self.check(f, syntax) {
             self.error = Some(e);
         }
     }
 
-    fn check(&mut self, f: HeaderField<'_>) -> Result<(), Malformed> {
-        if !valid_value(f.value) {
+    fn check(&mut self, f: HeaderField<'_>, syntax: FieldCheck) -> Result<(), Malformed> {
+        if !syntax.value_ok {
             return Err(Malformed::InvalidFieldValue);
         }
         if let Some(pseudo) = f.name.strip_prefix(b":") {
@@ -313,11 +303,13 @@ impl HeadBuilder {
                 return Err(Malformed::PseudoAfterRegular);
             }
             let h = &mut self.head;
+            // Guards compare whole slices (the length, then a wide load or
+            // two); byte-string patterns would compare byte by byte.
             let slot = match pseudo {
-                b"method" => &mut h.method_span,
-                b"scheme" => &mut h.scheme,
-                b"authority" => &mut h.authority,
-                b"path" => &mut h.path,
+                p if p == b"method" => &mut h.method_span,
+                p if p == b"scheme" => &mut h.scheme,
+                p if p == b"authority" => &mut h.authority,
+                p if p == b"path" => &mut h.path,
                 // :protocol needs SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441
                 // §4), which we do not send; :status is a response field.
                 _ => return Err(Malformed::UnknownPseudo),
@@ -334,7 +326,7 @@ impl HeadBuilder {
             return Ok(());
         }
         self.seen_regular = true;
-        if !valid_name(f.name) {
+        if !syntax.name_ok {
             return Err(Malformed::InvalidFieldName);
         }
         match f.name {
@@ -353,15 +345,17 @@ impl HeadBuilder {
         }
         let name = self.head.push(f.name);
         let value = self.head.push(f.value);
-        if f.name == b"host" && self.head.host.is_none() {
-            self.head.host = Some(value);
+        if f.name == b"host" {
+            self.head.host.get_or_insert(value);
+        } else if let Some(i) = located_slot(f.name) {
+            self.head.located[i].get_or_insert(value);
         }
         self.head.fields.push(FieldSpan { name, value });
         Ok(())
     }
 
     /// Finishes the block: the checks that need all fields (§8.3.1, §8.5).
-    pub(crate) fn finish(self) -> (RequestHead, Result<(), Malformed>) {
+    pub(crate) fn finish(self) -> (Box<RequestHead>, Result<(), Malformed>) {
         let mut result = self.error.map_or(Ok(()), Err);
         if result.is_ok() && !self.trailers {
             result = Self::check_request(&self.head);
@@ -399,106 +393,4 @@ impl HeadBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn build(fields: &[(&str, &str)], trailers: bool) -> (RequestHead, Result<(), Malformed>) {
-        let mut b = HeadBuilder::new(RequestHead::default(), trailers);
-        for (n, v) in fields {
-            b.field(HeaderField { name: n.as_bytes(), value: v.as_bytes(), sensitive: false });
-        }
-        b.finish()
-    }
-
-    const GET: &[(&str, &str)] = &[(":method", "GET"), (":scheme", "https"), (":authority", "a.test"), (":path", "/x")];
-
-    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-        GET.iter().copied().chain(extra.iter().copied()).collect()
-    }
-
-    #[test]
-    fn valid_request_exposes_fields() {
-        let (h, r) = build(&with(&[("accept", "*/*"), ("cookie", "a=1"), ("cookie", "b=2")]), false);
-        r.unwrap();
-        assert_eq!(h.method(), Method::Get);
-        assert_eq!(h.method_bytes(), b"GET");
-        assert_eq!(h.scheme(), Some(&b"https"[..]));
-        assert_eq!(h.authority(), Some(&b"a.test"[..]));
-        assert_eq!(h.path(), b"/x");
-        assert_eq!(h.headers().count(), 3);
-        assert_eq!(h.header(b"cookie"), Some(&b"a=1"[..]));
-    }
-
-    #[test]
-    fn malformed_requests() {
-        let cases: &[(&[(&str, &str)], Malformed)] = &[
-            (&[(":method", "GET"), (":scheme", "https")], Malformed::MissingPseudo),
-            (&[(":method", "GET"), (":scheme", "https"), (":path", "")], Malformed::InvalidPath),
-            (&[(":method", "GET"), (":scheme", "https"), (":path", "x")], Malformed::InvalidPath),
-            (&[(":method", "GET"), (":method", "GET")], Malformed::DuplicatePseudo),
-            (&[(":method", "GET"), (":status", "200")], Malformed::UnknownPseudo),
-            (&[(":method", "GET"), ("a", "b"), (":path", "/")], Malformed::PseudoAfterRegular),
-            (&[(":method", "CONNECT"), (":authority", "a:443"), (":path", "/")], Malformed::MissingPseudo),
-        ];
-        for (fields, want) in cases {
-            assert_eq!(build(fields, false).1, Err(*want), "{fields:?}");
-        }
-        let extra: &[((&str, &str), Malformed)] = &[
-            (("Accept", "x"), Malformed::InvalidFieldName),
-            (("a b", "x"), Malformed::InvalidFieldName),
-            (("", "x"), Malformed::InvalidFieldName),
-            (("x", " lead"), Malformed::InvalidFieldValue),
-            (("x", "trail\t"), Malformed::InvalidFieldValue),
-            (("x", "a\r\nb"), Malformed::InvalidFieldValue),
-            (("x", "a\0b"), Malformed::InvalidFieldValue),
-            (("connection", "close"), Malformed::ConnectionSpecific),
-            (("transfer-encoding", "chunked"), Malformed::ConnectionSpecific),
-            (("keep-alive", "1"), Malformed::ConnectionSpecific),
-            (("upgrade", "h2c"), Malformed::ConnectionSpecific),
-            (("proxy-connection", "x"), Malformed::ConnectionSpecific),
-            (("te", "gzip"), Malformed::InvalidTe),
-            (("content-length", "12a"), Malformed::InvalidContentLength),
-            (("host", "b.test"), Malformed::HostMismatch),
-        ];
-        for (field, want) in extra {
-            assert_eq!(build(&with(&[*field]), false).1, Err(*want), "{field:?}");
-        }
-        assert_eq!(
-            build(&with(&[("content-length", "1"), ("content-length", "2")]), false).1,
-            Err(Malformed::InvalidContentLength)
-        );
-    }
-
-    #[test]
-    fn accepted_edge_cases() {
-        build(&with(&[("te", "trailers"), ("host", "A.TEST"), ("content-length", "5")]), false).1.unwrap();
-        let (h, r) = build(&[(":method", "CONNECT"), (":authority", "a:443")], false);
-        r.unwrap();
-        assert_eq!(h.method(), Method::Connect);
-        build(&[(":method", "OPTIONS"), (":scheme", "https"), (":path", "*")], false).1.unwrap();
-        let (h, r) = build(&[(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "h")], false);
-        r.unwrap();
-        assert_eq!(h.authority(), Some(&b"h"[..]));
-    }
-
-    #[test]
-    fn trailers_reject_pseudo_and_keep_fields() {
-        assert_eq!(build(&[(":path", "/")], true).1, Err(Malformed::PseudoInTrailers));
-        let (h, r) = build(&[("x-checksum", "abc")], true);
-        r.unwrap();
-        assert_eq!(h.header(b"x-checksum"), Some(&b"abc"[..]));
-    }
-
-    #[test]
-    fn recycled_head_starts_empty() {
-        let (h, _) = build(GET, false);
-        let (h2, r) = {
-            let mut b = HeadBuilder::new(h, true);
-            b.field(HeaderField { name: b"x", value: b"y", sensitive: false });
-            b.finish()
-        };
-        r.unwrap();
-        assert_eq!(h2.path(), b"");
-        assert_eq!(h2.headers().count(), 1);
-    }
-}
+mod tests;
