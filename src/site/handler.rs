@@ -3,10 +3,13 @@
 //! fields. Nothing on the 200, 304 or 404 paths allocates: bodies are
 //! refcounted `Bytes`, header fields are borrowed from the site.
 
+mod route_hash;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use bytes::Bytes;
+use route_hash::RouteHash;
 
 use super::conditional::{self, Validators};
 use super::resource::{Resource, SITE_FIELDS};
@@ -33,7 +36,9 @@ struct Routed {
 
 /// The whole blog, ready to serve.
 pub struct Site {
-    routes: HashMap<Box<[u8]>, usize>,
+    /// Normalized path → index in `entries`. Built once and only read:
+    /// see `route_hash` for why it need not be SipHash.
+    routes: HashMap<Box<[u8]>, usize, RouteHash>,
     entries: Vec<Routed>,
     not_found: Resource,
     options: Box<[ResponseField]>,
@@ -50,7 +55,7 @@ impl Site {
     /// Compresses every page and prebuilds every header field. Pages with
     /// a path already taken are dropped (the first one wins).
     pub fn build(rendered: RenderedSite) -> Site {
-        let mut routes = HashMap::with_capacity(rendered.pages.len());
+        let mut routes = HashMap::with_capacity_and_hasher(rendered.pages.len(), RouteHash::new());
         let mut unique = Vec::with_capacity(rendered.pages.len());
         for page in rendered.pages {
             let mut buf = [0; MAX_NORMALIZED];
