@@ -51,7 +51,32 @@ pub struct HpackEncoder {
     huffman: HuffmanPolicy,
     /// Whether indexing pays off, per name class; see [`NameStats`].
     stats: [NameStats; STATS_BUCKETS],
+    /// The table entry each of the first [`MAX_PREDICTED`] fields of the
+    /// previous block was sent as (found or inserted), by position in the
+    /// block; see [`Prediction`].
+    predicted: Vec<Option<Prediction>>,
+    /// Position of the next field in the current block.
+    position: usize,
 }
+
+/// A server sends the same fields in the same order block after block, so
+/// the entry that field `n` of the previous block was sent as is the first
+/// guess for field `n` of this one: if that entry is still in the table and
+/// equal to the field (compared byte for byte), it is the index to send,
+/// without hashing the field or probing the table's index. A wrong guess
+/// costs that comparison and falls back to the index. The guess is the
+/// entry's absolute number (see `index`), so eviction and size changes
+/// invalidate it by themselves; a number that names another entry after
+/// 2^32 insertions is just a wrong guess.
+#[derive(Clone, Copy, Debug)]
+struct Prediction {
+    entry: u32,
+    /// The field's name class in [`HpackEncoder::stats`].
+    stats_bucket: u8,
+}
+
+/// Fields per block that are predicted; later ones use the index alone.
+const MAX_PREDICTED: usize = 32;
 
 const STATS_BUCKETS: usize = 64;
 /// A class is judged only after this many insertions.
@@ -142,6 +167,8 @@ impl HpackEncoder {
             pending: None,
             huffman: HuffmanPolicy::Shorter,
             stats: [NameStats::default(); STATS_BUCKETS],
+            predicted: Vec::new(),
+            position: 0,
         }
     }
 
@@ -192,10 +219,16 @@ impl HpackEncoder {
     }
 
     /// Starts a header block: emits pending dynamic table size updates
-    /// (§6.3). The `encode_*` methods also do this if it was not called, so
-    /// forgetting it cannot desynchronise the tables, but it must not be
-    /// called in the middle of a block.
+    /// (§6.3) and starts counting field positions (see [`Prediction`]). The
+    /// `encode_*` methods also emit the updates if it was not called, so
+    /// forgetting it cannot desynchronise the tables (only encoding is
+    /// slower), but it must not be called in the middle of a block.
     pub fn begin_block(&mut self, dst: &mut Vec<u8>) {
+        self.position = 0;
+        self.emit_size_updates(dst);
+    }
+
+    fn emit_size_updates(&mut self, dst: &mut Vec<u8>) {
         let Some(p) = self.pending.take() else { return };
         if p.min < self.table.table().capacity() {
             encode_integer(p.min, 5, 0x20, dst);
@@ -241,26 +274,54 @@ impl HpackEncoder {
     /// when its name class has not been paying off (see [`NameStats`]).
     #[inline]
     fn encode_inner(&mut self, name: &[u8], value: &[u8], indexing: Indexing, adaptive: bool, dst: &mut Vec<u8>) {
-        self.begin_block(dst);
-        let hash = name_hash(name);
-        let keys = FieldKeys::new(hash, value);
+        self.emit_size_updates(dst);
+        let position = self.position;
+        self.position += 1;
         // The dynamic table first: a server's repeated fields are found
         // there. It never holds a field that the static table has (those
         // are sent as static indices, never inserted), so looking there
         // first cannot pick a longer index than the static one.
         if indexing != Indexing::Never
-            && let Some(i) = self.table.find_field(name, value, keys)
+            && let Some(&Some(p)) = self.predicted.get(position)
+            && let Some(i) = self.table.entry_is(p.entry, name, value)
         {
-            self.stats[hash % STATS_BUCKETS].hit();
+            self.stats[usize::from(p.stats_bucket)].hit();
             encode_index(STATIC_LEN + 1 + i, dst);
             return;
         }
-        self.encode_uncached(name, value, hash, keys, indexing, adaptive, dst);
+        let hash = name_hash(name);
+        let keys = FieldKeys::new(hash, value);
+        if indexing != Indexing::Never
+            && let Some(i) = self.table.find_field(name, value, keys)
+        {
+            self.stats[hash % STATS_BUCKETS].hit();
+            self.predict(position, Some(i), hash);
+            encode_index(STATIC_LEN + 1 + i, dst);
+            return;
+        }
+        let inserted = self.encode_uncached(name, value, hash, keys, indexing, adaptive, dst);
+        // An inserted field is the newest entry.
+        self.predict(position, inserted.then_some(0), hash);
+    }
+
+    /// Remembers that the field at `position` was sent as dynamic entry
+    /// `index` (or as no entry).
+    fn predict(&mut self, position: usize, index: Option<usize>, name_hash: usize) {
+        if position >= MAX_PREDICTED {
+            return;
+        }
+        if self.predicted.is_empty() {
+            // Once per connection, at its first header block.
+            self.predicted = vec![None; MAX_PREDICTED];
+        }
+        self.predicted[position] =
+            index.map(|i| Prediction { entry: self.table.number(i), stats_bucket: (name_hash % STATS_BUCKETS) as u8 });
     }
 
     /// The rest of [`encode_inner`](Self::encode_inner), once the field is
     /// not in the dynamic table (or must not be sent as an index): rare once
     /// a connection is warm, so kept out of the hot path's registers.
+    /// Returns whether the field was inserted into the dynamic table.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     fn encode_uncached(
@@ -272,13 +333,13 @@ impl HpackEncoder {
         mut indexing: Indexing,
         adaptive: bool,
         dst: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         let st = static_lookup(name, hash, value);
         if indexing != Indexing::Never
             && let Some(i) = st.exact
         {
             encode_index(i, dst);
-            return;
+            return false;
         }
         if adaptive && indexing == Indexing::Incremental && !self.stats[hash % STATS_BUCKETS].admit() {
             indexing = Indexing::Without;
@@ -298,17 +359,15 @@ impl HpackEncoder {
             }
         }
         self.encode_string(value, dst);
-        if indexing == Indexing::Incremental {
-            // Inserted after computing name_index: indices shift on insert.
-            self.table.insert(name, value, hash, keys);
-        }
+        // Inserted after computing name_index: indices shift on insert.
+        indexing == Indexing::Incremental && self.table.insert(name, value, hash, keys)
     }
 
     /// `:status` fast path: one octet for the seven statuses in the static
     /// table, otherwise a literal with the static name, indexed so that a
     /// repeated status (e.g. 302) becomes one octet too.
     pub fn encode_status(&mut self, status: u16, dst: &mut Vec<u8>) {
-        self.begin_block(dst);
+        self.emit_size_updates(dst);
         let index = match status {
             200 => 8,
             204 => 9,

@@ -35,15 +35,17 @@
 //! from the request (a redirect's `location` carries the request path).
 //! The damage is bounded by the table: it holds at most capacity / 32
 //! entries (128 for our 4,096 octets), the index has at most 8 slots per
-//! entry (16 at least), and a lookup compares bytes at most once per live
+//! entry (64 at least), and a lookup compares bytes at most once per live
 //! entry (only slots with the same 32-bit key are compared, and one kind of
 //! key per lookup), which is what the linear scan this replaced paid on
 //! *every* lookup. Request fields never reach the encoder: they are decoded.
 
 use crate::h2::hpack::table::DynamicTable;
 
-/// The index never has fewer slots than this (a power of two).
-const MIN_SLOTS: usize = 16;
+/// The index never has fewer slots than this (a power of two): 512 octets,
+/// room for a typical response's 12 to 16 fields before the first rebuild,
+/// so that a new connection's first response does not grow it step by step.
+const MIN_SLOTS: usize = 64;
 
 /// Rebuilt at every multiple of this many insertions; see the module doc.
 const REBUILD_EVERY: u32 = 1 << 31;
@@ -147,6 +149,19 @@ impl IndexedTable {
         self.index.probe(self.entries(), keys.field, |n, v| bytes_eq(n, name) && bytes_eq(v, value))
     }
 
+    /// Dynamic index of the entry numbered `entry` if it is still in the
+    /// table and is `name: value`.
+    #[inline]
+    pub(super) fn entry_is(&self, entry: u32, name: &[u8], value: &[u8]) -> Option<usize> {
+        let (index, n, v) = self.entries().get(entry)?;
+        (bytes_eq(n, name) && bytes_eq(v, value)).then_some(index)
+    }
+
+    /// The number of the entry at dynamic index `index`.
+    pub(super) fn number(&self, index: usize) -> u32 {
+        self.inserted.wrapping_sub(1).wrapping_sub(index as u32)
+    }
+
     /// Dynamic index of the newest entry named `name`.
     pub(super) fn find_name(&self, name: &[u8], keys: FieldKeys) -> Option<usize> {
         self.index.probe(self.entries(), keys.name, |n, _| n == name)
@@ -154,21 +169,23 @@ impl IndexedTable {
 
     /// Adds an entry as `DynamicTable::insert` does (evicting as §4.4
     /// says) and indexes it. `name_hash` is `name_hash(name)` and `keys`
-    /// come from it and `value`.
-    pub(super) fn insert(&mut self, name: &[u8], value: &[u8], name_hash: usize, keys: FieldKeys) {
+    /// come from it and `value`. Returns whether it was added (false when
+    /// larger than the table, which empties the table).
+    pub(super) fn insert(&mut self, name: &[u8], value: &[u8], name_hash: usize, keys: FieldKeys) -> bool {
         if !self.table.insert(name, value, name_hash) {
-            // Too large: the table was emptied, every slot is now stale.
-            return;
+            // Every slot is now stale.
+            return false;
         }
         let abs = self.inserted;
         self.inserted = abs.wrapping_add(1);
         if self.index.nearly_full() || self.inserted.is_multiple_of(REBUILD_EVERY) {
             self.rebuild();
-            return;
+            return true;
         }
         let entries = Entries { table: &self.table, inserted: self.inserted };
         self.index.upsert(entries, keys.name, abs, |n, _| n == name);
         self.index.upsert(entries, keys.field, abs, |n, v| n == name && v == value);
+        true
     }
 
     /// Applies a new maximum size (§4.3). Evicted entries' slots would just

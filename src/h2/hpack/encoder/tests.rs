@@ -257,3 +257,68 @@ fn buffers_stop_growing() {
     }
     assert_eq!((enc.buffer_capacities(), dec.buffer_capacities(), block.capacity()), before);
 }
+
+/// Encodes `fields` as one block (explicitly represented if `explicit`),
+/// checks that `dec` decodes exactly them, and returns the block and the
+/// never-indexed flags.
+fn round_trip(
+    enc: &mut HpackEncoder,
+    dec: &mut HpackDecoder,
+    fields: &[(&[u8], &[u8])],
+    explicit: Option<Indexing>,
+) -> (Vec<u8>, Vec<bool>) {
+    let mut block = Vec::new();
+    enc.begin_block(&mut block);
+    for &(n, v) in fields {
+        match explicit {
+            Some(indexing) => enc.encode_field_with(n, v, indexing, &mut block),
+            None => enc.encode_field(n, v, &mut block),
+        }
+    }
+    let got = decode(dec, &block);
+    let want: Vec<_> = fields.iter().map(|&(n, v)| (n.to_vec(), v.to_vec())).collect();
+    assert_eq!(got.iter().map(|f| (f.0.clone(), f.1.clone())).collect::<Vec<_>>(), want);
+    assert_eq!(enc.table_size(), dec.table_size());
+    (block, got.iter().map(|f| f.2).collect())
+}
+
+/// Field `n` of a block is first looked for where field `n` of the previous
+/// block went; every way that guess can be wrong still encodes the field.
+#[test]
+fn predictions_by_position_are_checked() {
+    let mut enc = HpackEncoder::new();
+    let mut dec = HpackDecoder::new(4096);
+    let cookie = [b'c'; 40];
+    let first: [(&[u8], &[u8]); 4] = [(b"etag", b"\"a\""), (b"x-id", b"1"), (b"cookie", &cookie), (b"vary", b"accept")];
+    round_trip(&mut enc, &mut dec, &first, None);
+    // The same fields: all indexed (62 + 3 - position).
+    assert_eq!(round_trip(&mut enc, &mut dec, &first, None).0, [0xc1, 0xc0, 0xbf, 0xbe]);
+    // Reversed: every guess names another entry; the index finds them.
+    let mut reversed = first;
+    reversed.reverse();
+    assert_eq!(round_trip(&mut enc, &mut dec, &reversed, None).0, [0xbe, 0xbf, 0xc0, 0xc1]);
+    // Same names, other values: the guesses fail the comparison.
+    let changed: [(&[u8], &[u8]); 2] = [(b"etag", b"\"b\""), (b"x-id", b"2")];
+    assert!(round_trip(&mut enc, &mut dec, &changed, None).0.len() > 2, "literals");
+    // Never-indexed stays a literal although the guess names the same field.
+    round_trip(&mut enc, &mut dec, &[(b"cookie", &cookie)], None);
+    let (block, sensitive) = round_trip(&mut enc, &mut dec, &[(b"cookie", &cookie)], Some(Indexing::Never));
+    assert_eq!((block[0], sensitive[0]), (0x1f, true), "never indexed, static name");
+    // Guesses whose entries were evicted by a size change.
+    round_trip(&mut enc, &mut dec, &first, None);
+    enc.set_max_table_size(60);
+    dec.set_max_table_size(60);
+    round_trip(&mut enc, &mut dec, &first, None);
+    enc.set_max_table_size(4096);
+    dec.set_max_table_size(4096);
+    round_trip(&mut enc, &mut dec, &first, None);
+    // Without begin_block, positions run past the predicted ones.
+    let mut block = Vec::new();
+    for _ in 0..3 {
+        block.clear();
+        for &(n, v) in first.iter().cycle().take(40) {
+            enc.encode_field(n, v, &mut block);
+        }
+        assert_eq!(decode(&mut dec, &block).len(), 40);
+    }
+}
