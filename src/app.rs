@@ -157,6 +157,7 @@ fn serve(config: Config) -> i32 {
         tls_addrs: config.listen.clone(),
         h2c_addrs: config.h2c_listen.clone(),
         redirect_addrs: config.redirect_listen.clone(),
+        pin_workers: config.pin_workers,
         sqpoll: config.sqpoll,
         sqpoll_idle_ms: config.sqpoll_idle.as_millis().min(u128::from(u32::MAX)) as u32,
     };

@@ -100,6 +100,9 @@ pub struct Config {
     pub content: PathBuf,
     /// Worker threads, `1..=MAX_WORKERS`.
     pub workers: usize,
+    /// Pin each worker to one of the CPUs the process may use
+    /// (`--no-pin-workers` leaves them to the scheduler).
+    pub pin_workers: bool,
     /// io_uring SQPOLL. Always `false` in the epoll build.
     pub sqpoll: bool,
     /// How long the SQPOLL thread spins before it sleeps.
@@ -303,6 +306,13 @@ fn on_off(on: bool) -> &'static str {
 // feature (and the `terminal_size` crate). clap indents every line after
 // the first under the first and appends "[default: ...]" where it knows
 // the default.
+
+const NO_PIN_WORKERS_HELP: &str = "\
+Leave the workers to the scheduler instead of pinning worker i to
+the i-th CPU the process may use: for a box whose cores also run
+other busy work (a load generator, a database), where a pinned
+worker waits for its core while another core idles [default:
+workers are pinned]";
 
 fn sqpoll_help() -> String {
     format!(
@@ -521,6 +531,9 @@ struct Args {
 
     #[arg(long, value_name = "N", allow_negative_numbers = true, help = workers_help())]
     workers: Option<i64>,
+
+    #[arg(long, help = NO_PIN_WORKERS_HELP)]
+    no_pin_workers: bool,
 
     #[arg(long, overrides_with = "no_sqpoll", help = sqpoll_help())]
     sqpoll: bool,
@@ -871,6 +884,7 @@ fn validate(args: Args, matches: &ArgMatches) -> Result<Config, ConfigError> {
         cert_and_key,
         content: args.content,
         workers,
+        pin_workers: !args.no_pin_workers,
         sqpoll,
         // 0 would not mean "never sleep": the kernel replaces 0 by one
         // second, so reject it rather than mislead.

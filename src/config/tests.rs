@@ -559,3 +559,9 @@ fn redirect_listener_and_public_host() {
         }
     );
 }
+
+#[test]
+fn workers_are_pinned_unless_told_not_to() {
+    assert!(parse(&[]).unwrap().pin_workers);
+    assert!(!parse(&["--no-pin-workers"]).unwrap().pin_workers);
+}

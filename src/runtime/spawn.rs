@@ -21,6 +21,8 @@ pub struct RuntimeOptions {
     pub tls_addrs: Vec<SocketAddr>,
     pub h2c_addrs: Vec<SocketAddr>,
     pub redirect_addrs: Vec<SocketAddr>,
+    /// Pin worker i to the i-th CPU the process may use.
+    pub pin_workers: bool,
     pub sqpoll: bool,
     pub sqpoll_idle_ms: u32,
 }
@@ -146,7 +148,7 @@ pub fn start(opts: &RuntimeOptions, shared: Arc<WorkerShared>) -> Result<Running
     }
     // Worker i goes to the i-th CPU the process may use, not to CPU i:
     // under `taskset -c 2,3` or a cpuset, CPU 0 may not be ours at all.
-    let cpus = allowed_cpus();
+    let cpus = if opts.pin_workers { allowed_cpus() } else { Vec::new() };
     let mut running = Running {
         tls_addrs,
         h2c_addrs,
