@@ -5,11 +5,10 @@
 
 mod server;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use http::{HeaderMap, Request, StatusCode};
@@ -120,16 +119,7 @@ fn start_in(cwd: &Path, env: Option<&str>, extra: &[&str]) -> (Server, ChildStdo
     };
     let mut child = cmd.spawn().expect("start h2ring");
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[h2ring] {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = server::stderr_lines(&mut child);
     let (line, before_start) = server::wait_for_start_line(&rx);
     let addr = |scheme: &str| {
         let at = line.find(scheme).unwrap() + scheme.len();

@@ -246,14 +246,7 @@ fn workers_pin_inside_the_inherited_cpu_mask() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = server::stderr_lines(&mut child);
     server::wait_for_start_line(&rx);
     let mut workers = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap() {
