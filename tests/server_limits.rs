@@ -21,7 +21,6 @@ use server::{BIG, Server, TempDir};
 /// and a flag may be given once): the connection cap and the RSS figures
 /// are then those of one worker.
 fn start_one_worker(extra: &[&str]) -> Server {
-    use std::io::BufRead;
     use std::process::{Command, Stdio};
     let certs = TempDir::new("certs");
     let content = server::test_content();
@@ -36,16 +35,7 @@ fn start_one_worker(extra: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start h2ring");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[h2ring] {line}");
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = server::stderr_lines(&mut child);
     let (line, before_start) = server::wait_for_start_line(&rx);
     let addr = |scheme: &str| -> SocketAddr {
         let at = line.find(scheme).unwrap() + scheme.len();

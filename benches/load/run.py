@@ -288,7 +288,7 @@ def start_h2ring(binary, help_text, extra, content, certs, work: Path, workers: 
     # Unpinned means unpinned for every server: h2o and nginx leave their
     # threads to the scheduler, and h2ring pins its workers by default, which
     # on a box shared with h2load left a core idle while a worker waited for
-    # the other (about 25% fewer requests/s, the same CPU per request). The
+    # the other (about 20% fewer requests/s, the same CPU per request). The
     # pinned variant pins the whole process with taskset instead.
     if not prefix and "--no-pin-workers" in help_text:
         cmd += ["--no-pin-workers"]
